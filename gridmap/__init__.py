@@ -1,0 +1,61 @@
+"""gridmap: geospatial grid management (网格化管理) for community governance.
+
+Owns: the Flask application factory. It reads the config, opens the database (PostGIS or the
+embedded SpatiaLite file), registers one blueprint per domain and the CLI groups.
+"""
+from __future__ import annotations
+
+import os
+
+from flask import Flask, g
+
+__version__ = "0.1.0"
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    from gridmap.config import load_config
+
+    instance = (config or {}).get("INSTANCE_PATH") or os.environ.get("GRIDMAP_INSTANCE_PATH") or app.instance_path
+    app.instance_path = os.path.abspath(instance)
+    app.config.update(load_config(app.instance_path, config))
+    app.json.ensure_ascii = False
+
+    from gridmap.db import make_engine, make_sessionmaker
+
+    engine = make_engine(app.config["GRIDMAP_DATABASE_URL"])
+    app.extensions["gridmap.engine"] = engine
+    app.extensions["gridmap.sessionmaker"] = make_sessionmaker(engine)
+
+    @app.teardown_appcontext
+    def _close_session(_exc):
+        s = g.pop("db_session", None)
+        if s is not None:
+            s.close()
+
+    from gridmap.web import errors, pages
+    from gridmap.web.api import bp as api_bp
+
+    app.register_blueprint(api_bp)
+    app.register_blueprint(pages.bp)
+    errors.register(app)
+
+    from gridmap.cli import register_commands
+
+    register_commands(app)
+    return app
+
+
+def get_session():
+    """The request's (or CLI command's) database session, closed when the app context ends."""
+    from flask import current_app
+
+    if "db_session" not in g:
+        g.db_session = current_app.extensions["gridmap.sessionmaker"]()
+    return g.db_session
+
+
+def get_engine():
+    from flask import current_app
+
+    return current_app.extensions["gridmap.engine"]

@@ -1,0 +1,124 @@
+"""Engine, sessions, the declarative base and shared column types.
+
+Owns: the one place that knows PostGIS from SpatiaLite. SQLite URLs get the pysqlite3 driver
+(Debian's and pyenv's sqlite3 module cannot load extensions), mod_spatialite loaded on every
+connection with a WGS84-only spatial_ref_sys, foreign keys on and WAL. Everything else talks
+SQLAlchemy 2.0 and does not care which database is behind it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+from contextlib import contextmanager
+
+from sqlalchemy import DateTime, MetaData, create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware datetimes stored as UTC on both databases (SQLite keeps no zone)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column; attach a timezone")
+        value = value.astimezone(dt.timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def is_sqlite(url_or_engine) -> bool:
+    url = str(url_or_engine.url) if isinstance(url_or_engine, Engine) else str(url_or_engine)
+    return url.startswith("sqlite")
+
+
+def _sqlite_module():
+    try:
+        import pysqlite3.dbapi2 as mod  # bundles a SQLite that can load extensions
+        return mod
+    except ImportError:  # pragma: no cover - platforms without the wheel
+        import sqlite3 as mod
+
+        if not hasattr(mod.Connection, "enable_load_extension"):
+            raise RuntimeError(
+                "this Python's sqlite3 cannot load SpatiaLite; install pysqlite3-binary"
+            )
+        return mod
+
+
+def _on_sqlite_connect(dbapi_conn, _record):
+    from geoalchemy2.admin.dialects.sqlite import init_spatialite, load_spatialite_driver
+
+    os.environ.setdefault("SPATIALITE_LIBRARY_PATH", "mod_spatialite")
+    try:
+        load_spatialite_driver(dbapi_conn)
+    except Exception as exc:
+        raise RuntimeError(
+            "cannot load SpatiaLite (mod_spatialite). On Debian/Ubuntu: "
+            "apt-get install libsqlite3-mod-spatialite"
+        ) from exc
+    dbapi_conn.execute("PRAGMA foreign_keys=ON")
+    dbapi_conn.execute("PRAGMA busy_timeout=30000")
+    mode = dbapi_conn.execute("PRAGMA journal_mode").fetchone()[0]
+    if mode.lower() not in ("wal", "memory"):
+        dbapi_conn.execute("PRAGMA journal_mode=WAL")
+    init_spatialite(dbapi_conn, transaction=True, init_mode="WGS84")
+    have = {r[0] for r in dbapi_conn.execute("SELECT srid FROM spatial_ref_sys WHERE srid IN (4490, 4550)")}
+    for srid in (4490, 4550):
+        if srid not in have:
+            dbapi_conn.execute(f"SELECT InsertEpsgSrid({srid})")
+    dbapi_conn.commit()
+
+
+def make_engine(url: str, **kw) -> Engine:
+    """An Engine for a PostGIS or SpatiaLite URL (sqlite:///path.sqlite)."""
+    if is_sqlite(url):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        engine = create_engine(url, module=_sqlite_module(), connect_args={"timeout": 30}, **kw)
+        event.listen(engine, "connect", _on_sqlite_connect)
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return create_engine(url, pool_pre_ping=True, **kw)
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(sm: sessionmaker[Session]):
+    """A session that commits on success and rolls back on any error."""
+    with sm() as session:
+        with session.begin():
+            yield session

@@ -1,0 +1,1 @@
+"""Web layer: thin blueprints (pages and the JSON API) over the service functions."""
