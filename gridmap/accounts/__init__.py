@@ -1,0 +1,1 @@
+"""Accounts: users, roles, the area a user may see, API tokens and password hashing."""
