@@ -283,7 +283,9 @@ def demo_cmd(if_empty):
 
 
 def register_commands(app) -> None:
-    for cmd in (db_group, boundaries_group, locate_cmd, geocode_cmd, demo_cmd):
+    from gridmap.accounts.cli import tokens_group, users_group
+
+    for cmd in (db_group, boundaries_group, locate_cmd, geocode_cmd, demo_cmd, users_group, tokens_group):
         app.cli.add_command(cmd)
 
 

@@ -8,6 +8,7 @@ from flask import Blueprint, current_app, jsonify, request
 from gridmap import get_session
 from gridmap.boundaries.lookup import locate_one
 from gridmap.geo.coords import CRSError, parse_crs
+from gridmap.web.auth import login_required
 from gridmap.web.errors import APIError
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -32,6 +33,7 @@ def float_arg(name: str, *, required: bool = True, default: float | None = None,
 
 
 @bp.get("/locate")
+@login_required
 def locate():
     """GET /api/v1/locate?lon=&lat=&crs=&snap_m= → the cell, its parents, snapped, distance_m."""
     crs_name = request.args.get("crs", "wgs84")
