@@ -74,13 +74,13 @@ def test_far_away_point_gets_no_cell(index):
 
 
 def test_gcj02_input_is_converted_before_lookup(index):
-    lon, lat = 122.035, 30.025
+    lon, lat = 122.038, 30.025  # 200 m west of a cell edge; GCJ-02 shifts ~420 m east here
     g_lon, g_lat = coords.wgs84_to_gcj02(lon, lat)
     plain = index.locate([lon], [lat])
     as_gcj = index.locate([g_lon], [g_lat], crs="gcj02")
     as_wgs = index.locate([g_lon], [g_lat], crs="wgs84", snap_m=0)
     assert _code(index, as_gcj) == _code(index, plain)
-    assert _code(index, as_wgs) != _code(index, plain)  # the ~500 m offset is larger than a cell
+    assert _code(index, as_wgs) != _code(index, plain)  # unconverted, the offset lands in the next cell
 
 
 def test_bd09_and_projected_input(index):
@@ -106,3 +106,30 @@ def test_describe_shape(index):
     assert d["snapped"] is False and d["distance_m"] == 0
     none = index.describe(res, 1)
     assert none["cell"] is None and none["distance_m"] is None
+
+
+@pytest.mark.parametrize("kind", ["grid", "voronoi"])
+def test_bucket_path_agrees_with_brute_force(kind):
+    """The bulk path (bucket table) gives exactly what covers + smallest code gives, edges included."""
+    rng = np.random.default_rng(7)
+    if kind == "grid":
+        xs, ys = np.linspace(122.0, 122.1, 11), np.linspace(30.0, 30.1, 11)
+        geoms = np.array([shapely.box(xs[i], ys[j], xs[i + 1], ys[j + 1]) for j in range(10) for i in range(10)])
+    else:
+        env = shapely.box(122.0, 30.0, 122.1, 30.1)
+        seeds = shapely.multipoints(rng.uniform([122.0, 30.0], [122.1, 30.1], (200, 2)))
+        geoms = shapely.intersection(shapely.get_parts(shapely.voronoi_polygons(seeds, extend_to=env)), env)
+    codes = [f"C{i:04d}" for i in range(len(geoms))]
+    idx = CellIndex(codes, codes, geoms)
+    idx.BUCKET_MIN_POINTS = 0
+    # random points, GPS-rounded, plus every vertex of every cell (edge and vertex cases)
+    lon = np.round(rng.uniform(121.99, 122.11, 30000), 6)
+    lat = np.round(rng.uniform(29.99, 30.11, 30000), 6)
+    verts = shapely.get_coordinates(geoms)
+    lon, lat = np.r_[lon, verts[:, 0]], np.r_[lat, verts[:, 1]]
+    res = idx.locate(lon, lat, snap_m=0)
+    pts = shapely.points(lon, lat)
+    cov = shapely.covers(idx.geoms[:, None], pts[None, :])
+    expect = np.where(cov.any(axis=0), np.argmax(cov, axis=0), -1)
+    assert (res.cell == expect).all()
+    assert idx._buckets is not None and (idx._buckets[-1] >= 0).mean() > 0.5  # the table did resolve most buckets

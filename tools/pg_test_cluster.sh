@@ -27,11 +27,11 @@ fi
 mkdir -p "$ROOT/sock"
 if [ ! -f "$ROOT/data/PG_VERSION" ]; then
   rm -rf "$ROOT/data"; mkdir -p "$ROOT/data"
-  [ "$(id -u)" = 0 ] && chown -R postgres:postgres "$ROOT"
+  if [ "$(id -u)" = 0 ]; then chown -R postgres:postgres "$ROOT"; fi
   as_pg "$BIN/initdb" -D "$ROOT/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >"$ROOT/initdb.log" 2>&1 \
     || { cat "$ROOT/initdb.log" >&2; exit 1; }
 fi
-[ "$(id -u)" = 0 ] && chown -R postgres:postgres "$ROOT"
+[ "$(id -u)" = 0 ] && chown postgres:postgres "$ROOT" "$ROOT/sock"
 if ! as_pg "$BIN/pg_ctl" -D "$ROOT/data" status >/dev/null 2>&1; then
   as_pg "$BIN/pg_ctl" -D "$ROOT/data" -l "$ROOT/pg.log" -w -t 60 \
     -o "-p $PORT -k $ROOT/sock -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
@@ -41,5 +41,5 @@ PSQL="psql -X -q -h 127.0.0.1 -p $PORT -U postgres"
 if ! $PSQL -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname='$DB'" | grep -q 1; then
   $PSQL -d postgres -c "CREATE DATABASE $DB"
 fi
-$PSQL -d "$DB" -c "CREATE EXTENSION IF NOT EXISTS postgis" >/dev/null
+$PSQL -d "$DB" -c "SET client_min_messages=warning" -c "CREATE EXTENSION IF NOT EXISTS postgis" >/dev/null
 echo "postgresql+psycopg://postgres@127.0.0.1:$PORT/$DB"

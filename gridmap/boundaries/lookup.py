@@ -52,6 +52,12 @@ class CellIndex:
         self.tree = shapely.STRtree(self.geoms)
         self._metric_lock = threading.Lock()
         self._metric = None  # (epsg, projected geoms, tree), built on the first snap
+        self._buckets = None  # (x0, y0, dx, dy, nx, ny, table), built on the first bulk lookup
+
+    #: bulk lookups of at least this many points build and use the bucket table
+    BUCKET_MIN_POINTS = 20_000
+    #: buckets per cell in the table (more: more points resolved by arithmetic, slower to build)
+    BUCKETS_PER_CELL = 64
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -75,6 +81,13 @@ class CellIndex:
         if n == 0 or len(self) == 0 or not valid.any():
             return LocateResult(cell, snapped, dist, lon, lat, valid)
         vidx = np.flatnonzero(valid)
+        if len(vidx) >= self.BUCKET_MIN_POINTS:
+            # points in a bucket that lies wholly inside one cell need no geometry at all
+            quick = self._bucket_lookup(lon[vidx], lat[vidx])
+            done = quick >= 0
+            cell[vidx[done]] = quick[done]
+            dist[vidx[done]] = 0.0
+            vidx = vidx[~done]
         pts = shapely.points(lon[vidx], lat[vidx])
         pi, gi = self.tree.query(pts, predicate="intersects")
         if len(pi):
@@ -83,11 +96,71 @@ class CellIndex:
             hit = best != np.iinfo(np.int64).max
             cell[vidx[hit]] = best[hit]
             dist[vidx[hit]] = 0.0
+        vidx = np.flatnonzero(valid)
         if snap_m and snap_m > 0:
             miss = vidx[cell[vidx] < 0]
             if len(miss):
                 self._snap(miss, lon, lat, snap_m, cell, snapped, dist)
         return LocateResult(cell, snapped, dist, lon, lat, valid)
+
+    def _bucket_table(self):
+        """A regular grid over the cells; each bucket holds the one cell whose interior contains the
+        whole bucket, or -1 when a cell boundary passes through it or it lies outside every cell.
+
+        Points in a resolved bucket are strictly inside that cell, so the edge rule cannot apply to
+        them; every other point goes through the exact STRtree path. Built without testing boxes:
+        cell boundaries are sampled at most half a bucket apart and every bucket a sample lies in
+        (or on the border of) is marked, as are both buckets beside a diagonal step between two
+        samples, so every bucket a boundary touches is marked; an unmarked bucket lies wholly in
+        one cell or wholly outside, and its centre tells which.
+        """
+        with self._metric_lock:
+            if self._buckets is None:
+                x0, y0, x1, y1 = shapely.total_bounds(self.geoms)
+                n = max(1, int(len(self) * self.BUCKETS_PER_CELL))
+                aspect = (x1 - x0) / max(y1 - y0, 1e-12)
+                nx = int(min(max(np.sqrt(n * aspect), 1), 4096))
+                ny = int(min(max(n / nx, 1), 4096))
+                dx, dy = (x1 - x0) / nx, (y1 - y0) / ny
+                step = min(dx, dy) / 2
+                xy = shapely.get_coordinates(shapely.segmentize(shapely.boundary(self.geoms), step))
+                fx, fy = (xy[:, 0] - x0) / dx, (xy[:, 1] - y0) / dy
+                ix, iy = np.floor(fx).astype(np.int64), np.floor(fy).astype(np.int64)
+                edge = np.zeros((ny + 2, nx + 2), dtype=bool)  # padded by one on every side
+                tol = 1e-6
+                near = {-1: None, 0: None, 1: None}
+                near_x = {-1: (fx - ix) < tol, 0: np.ones(len(ix), bool), 1: (ix + 1 - fx) < tol}
+                near_y = {-1: (fy - iy) < tol, 0: np.ones(len(iy), bool), 1: (iy + 1 - fy) < tol}
+                del near
+                for ox in (-1, 0, 1):  # the sample's bucket, and its neighbours when it sits on their border
+                    for oy in (-1, 0, 1):
+                        m = near_x[ox] & near_y[oy]
+                        edge[np.clip(iy[m] + oy + 1, 0, ny + 1), np.clip(ix[m] + ox + 1, 0, nx + 1)] = True
+                # a step between diagonal buckets passes through one of the two others: mark both
+                diag = (ix[1:] != ix[:-1]) & (iy[1:] != iy[:-1])
+                for a, b in ((iy[:-1][diag], ix[1:][diag]), (iy[1:][diag], ix[:-1][diag])):
+                    edge[np.clip(a + 1, 0, ny + 1), np.clip(b + 1, 0, nx + 1)] = True
+                edge = edge[1:-1, 1:-1].ravel()
+                free = np.flatnonzero(~edge)
+                cx = x0 + (free % nx + 0.5) * dx
+                cy = y0 + (free // nx + 0.5) * dy
+                pi, gi = self.tree.query(shapely.points(cx, cy), predicate="intersects")
+                best = np.full(len(free), np.iinfo(np.int64).max, dtype=np.int64)
+                np.minimum.at(best, pi, gi)
+                table = np.full(nx * ny, -1, dtype=np.int64)
+                hit = best != np.iinfo(np.int64).max
+                table[free[hit]] = best[hit]
+                self._buckets = (x0, y0, dx, dy, nx, ny, table)
+            return self._buckets
+
+    def _bucket_lookup(self, lon, lat):
+        x0, y0, dx, dy, nx, ny, table = self._bucket_table()
+        ix = np.floor((lon - x0) / dx).astype(np.int64)
+        iy = np.floor((lat - y0) / dy).astype(np.int64)
+        inside = (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
+        out = np.full(len(lon), -1, dtype=np.int64)
+        out[inside] = table[iy[inside] * nx + ix[inside]]
+        return out
 
     def _metric_index(self):
         with self._metric_lock:
