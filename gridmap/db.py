@@ -98,9 +98,26 @@ def _on_sqlite_connect(dbapi_conn, _record):
     dbapi_conn.commit()
 
 
+def _bind_bundled_geo_libraries() -> None:
+    """Load the GEOS, PROJ and GDAL that shapely, pyproj and pyogrio bundle BEFORE SpatiaLite.
+
+    SQLite loads an extension with RTLD_GLOBAL, so mod_spatialite puts the system's libsqlite3,
+    libgeos_c and libproj into the process's global symbol scope. A bundled library loaded after
+    that binds its sqlite3_*/GEOS*/proj_* calls to the system copies (global scope is searched
+    first) and crashes, e.g. pyogrio writing a GeoPackage segfaults. Loaded first (Python
+    dlopens extensions with RTLD_NOW), they are bound to their own copies for good.
+    """
+    import pyogrio._io  # noqa: F401
+    import pyogrio._ogr  # noqa: F401
+    import pyproj  # noqa: F401
+    import pyproj._transformer  # noqa: F401
+    import shapely  # noqa: F401
+
+
 def make_engine(url: str, **kw) -> Engine:
     """An Engine for a PostGIS or SpatiaLite URL (sqlite:///path.sqlite)."""
     if is_sqlite(url):
+        _bind_bundled_geo_libraries()
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)

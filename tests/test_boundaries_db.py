@@ -64,10 +64,10 @@ def test_reimport_changed_geometry_keeps_identity_and_history(sessionmaker, load
     assert rep.updated == 2 and rep.created == 0
     with sessionmaker() as s:
         assert dict(s.execute(select(Area.code, Area.id)).all()) == before_ids
-        versions = s.execute(select(AreaGeometry.version, AreaGeometry.valid_to)
+        versions = s.execute(select(AreaGeometry.version, AreaGeometry.valid_to, AreaGeometry.valid_from)
                              .where(AreaGeometry.area_id == before_ids["330999001001001"])
                              .order_by(AreaGeometry.version)).all()
-        assert [v for v, _ in versions] == [1, 2]
+        assert [v[0] for v in versions] == [1, 2]
         assert versions[0][1] is not None and versions[1][1] is None
         # the index was rebuilt: a point between the old and the new edge moved to cell 001
         idx_after = get_index(s)
@@ -75,7 +75,7 @@ def test_reimport_changed_geometry_keeps_identity_and_history(sessionmaker, load
         out = locate_one(s, x1 + 0.002, (y0 + y1) / 2)
         assert out["cell"]["code"] == "330999001001001"
         # as of before the change, the same point was in cell 002
-        past = versions[0][1] - dt.timedelta(seconds=1)
+        past = versions[0][2] + (versions[0][1] - versions[0][2]) / 2  # while version 1 was valid
         assert locate_one(s, x1 + 0.002, (y0 + y1) / 2, at=past)["cell"]["code"] == "330999001001002"
         assert not [p for p in check_stored(s) if p.severity == "error"]
 

@@ -43,8 +43,8 @@ def sniff_encoding(path: str, explicit: str | None = None) -> str:
 
 def validate_coords(lon_s: pd.Series, lat_s: pd.Series, crs: CRS):
     """Numbers and per-row error messages (None where fine)."""
-    lon = pd.to_numeric(lon_s.str.strip(), errors="coerce").to_numpy(dtype="float64")
-    lat = pd.to_numeric(lat_s.str.strip(), errors="coerce").to_numpy(dtype="float64")
+    lon = np.array(pd.to_numeric(lon_s.str.strip(), errors="coerce"), dtype="float64")
+    lat = np.array(pd.to_numeric(lat_s.str.strip(), errors="coerce"), dtype="float64")
     err = np.full(len(lon), None, dtype=object)
     bad_lon = ~np.isfinite(lon)
     bad_lat = ~np.isfinite(lat)

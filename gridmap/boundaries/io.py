@@ -219,7 +219,7 @@ def _detect(path: Path) -> tuple[str | None, str, str | None]:
     cpg = _sidecar(path, ".cpg")
     if cpg is not None:
         try:
-            text = cpg.read_bytes().decode("ascii", errors="replace").strip()
+            text = cpg.read_bytes().decode("utf-8-sig", errors="replace").strip()
         except OSError:
             text = ""
         enc = _normalize_encoding(text)
@@ -403,16 +403,18 @@ def _pick_layer(src: Path, label: str, layer: str | int | None, problems: list[P
         raise BoundaryFileError(f"{label}: the file has no layers")
     if len(names) == 1:
         return names[0]
-    typed = [n for n, t in zip(names, types) if "polygon" in t.lower()]
-    untyped = [n for n, t in zip(names, types) if t.lower() in ("unknown", "geometry", "geometrycollection")]
-    candidates = list(typed)
-    for n in untyped:  # e.g. KML folders: look at what they hold
-        try:
-            g = pyogrio.read_dataframe(src, layer=n, columns=[], on_invalid="ignore").geometry.values
-        except Exception:
-            continue
-        if np.isin(shapely.get_type_id(np.asarray(g, dtype=object)), (3, 6)).any():
+    candidates = []  # in file order: polygon layers, and untyped layers (KML folders) holding polygons
+    for n, t in zip(names, types):
+        t = t.lower()
+        if "polygon" in t:
             candidates.append(n)
+        elif t in ("unknown", "geometry", "geometrycollection"):
+            try:
+                g = pyogrio.read_dataframe(src, layer=n, columns=[], on_invalid="ignore").geometry.values
+            except Exception:  # an unreadable side layer does not make the file unreadable
+                continue
+            if np.isin(shapely.get_type_id(np.asarray(g, dtype=object)), (3, 6, 7)).any():
+                candidates.append(n)
     if not candidates:
         raise BoundaryFileError(f"{label}: no layer holds polygons; layers: {listing}")
     if len(candidates) > 1:
@@ -535,7 +537,8 @@ def _to_wgs84(
         return _apply_xy(geoms, coords.transformer(c.epsg, 4326).transform), described
     if file_crs is None:
         raise BoundaryFileError(
-            f"{label}: the file has no coordinate system (no .prj); give it with --crs "
+            f"{label}: the file has no coordinate system{' (no .prj)' if label.lower().endswith('.shp') else ''}; "
+            "give it with --crs "
             "(wgs84, cgcs2000, gcj02, bd09 or EPSG:<code>, e.g. --crs EPSG:4550)"
         )
     described = f"{_crs_label(file_crs)} (from the file)"
