@@ -284,8 +284,10 @@ def demo_cmd(if_empty):
 
 def register_commands(app) -> None:
     from gridmap.accounts.cli import tokens_group, users_group
+    from gridmap.assign.cli import calendar_group, workers_group
 
-    for cmd in (db_group, boundaries_group, locate_cmd, geocode_cmd, demo_cmd, users_group, tokens_group):
+    for cmd in (db_group, boundaries_group, locate_cmd, geocode_cmd, demo_cmd, users_group, tokens_group,
+                workers_group, calendar_group):
         app.cli.add_command(cmd)
 
 
