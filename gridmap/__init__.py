@@ -35,8 +35,10 @@ def create_app(config: dict | None = None) -> Flask:
 
     from gridmap.web import errors, pages
     from gridmap.web.api import bp as api_bp
+    from gridmap.web.metrics_api import bp as metrics_bp
 
     app.register_blueprint(api_bp)
+    app.register_blueprint(metrics_bp)
     app.register_blueprint(pages.bp)
     errors.register(app)
 

@@ -285,9 +285,10 @@ def demo_cmd(if_empty):
 def register_commands(app) -> None:
     from gridmap.accounts.cli import tokens_group, users_group
     from gridmap.assign.cli import calendar_group, workers_group
+    from gridmap.incidents.cli_categories import categories_group
 
     for cmd in (db_group, boundaries_group, locate_cmd, geocode_cmd, demo_cmd, users_group, tokens_group,
-                workers_group, calendar_group):
+                workers_group, calendar_group, categories_group):
         app.cli.add_command(cmd)
 
 
