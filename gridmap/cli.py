@@ -268,8 +268,9 @@ def geocode_cmd(input, output, lon_col, lat_col, crs, snap_m, encoding, chunk_ro
 @click.command("demo", help="Load the demo city (Zhoushan 舟山: real county outlines, synthetic streets, "
                             "communities, cells) from data/shapefiles.")
 @click.option("--if-empty", is_flag=True, help="Do nothing when boundaries are already loaded.")
+@click.option("--cases", type=int, default=300, show_default=True, help="Synthetic cases to report.")
 @with_appcontext
-def demo_cmd(if_empty):
+def demo_cmd(if_empty, cases):
     from gridmap.demo import load_demo
 
     from gridmap import migrate
@@ -277,7 +278,8 @@ def demo_cmd(if_empty):
     if migrate.current_revision(_engine()) is None:
         migrate.upgrade(_engine())
     _require_schema()
-    msgs = load_demo(_sessionmaker(), DEMO_DIR, if_empty=if_empty, echo=lambda m: click.echo(m, err=True))
+    msgs = load_demo(_sessionmaker(), DEMO_DIR, if_empty=if_empty, instance_path=current_app.instance_path,
+                     cases=cases, echo=lambda m: click.echo(m, err=True))
     for m in msgs:
         click.echo(m)
 

@@ -1,27 +1,48 @@
-"""The demo city: loads Zhoushan (舟山) from data/shapefiles through the ordinary import path.
+"""The demo city: Zhoushan (舟山), loaded through the ordinary import paths.
 
-Owns: which files make the demo and in which order they load. The county outlines are real
-(cnmaps, converted from GCJ-02); everything below them is synthetic (see data/shapefiles/README.md).
+Owns: which files make the demo and in which order they load: boundaries (data/shapefiles),
+the category taxonomy, the 2026 working-day calendar, the synthetic workers (data/demo), a few
+demo accounts with generated passwords (written to instance/demo-accounts.txt, mode 0600, and
+printed once), and a few hundred synthetic cases reported through the real intake. The county
+outlines are real (cnmaps, converted from GCJ-02); everything below them is synthetic (see
+data/shapefiles/README.md).
 """
 from __future__ import annotations
 
+import datetime as dt
+import os
+import secrets
 from pathlib import Path
 from typing import Callable
+
+import numpy as np
+from sqlalchemy import func, select
 
 from gridmap.boundaries.io import read_boundary_file
 from gridmap.boundaries.service import counts, import_layer
 from gridmap.db import transaction
 
+REPO = Path(__file__).resolve().parent.parent
 DEMO_LEVELS = [("district", "zhoushan_districts.shp"), ("street", "zhoushan_streets.shp"),
                ("community", "zhoushan_communities.shp"), ("cell", "zhoushan_cells.shp")]
+WORKERS_CSV = REPO / "data" / "demo" / "workers.csv"
+CALENDAR_CSV = REPO / "data" / "calendar" / "cn-2026.csv"
+
+#: demo accounts: username, role, area code (or worker code for role worker), display name
+DEMO_USERS = [
+    ("centre", "city", None, "舟山市社会治理中心"),
+    ("dinghai", "district", "330902", "定海区综治中心"),
+    ("jiefang", "street", "330902001", "解放街道办"),
+    ("zhongchang", "head", "330903003003", "中昌社区网格长"),
+]
 
 
 class DemoError(Exception):
     pass
 
 
-def load_demo(sessionmaker, directory: Path, *, if_empty: bool = False,
-              echo: Callable[[str], None] = print) -> list[str]:
+def load_demo(sessionmaker, directory: Path, *, if_empty: bool = False, instance_path: str | None = None,
+              cases: int = 300, echo: Callable[[str], None] = print) -> list[str]:
     with sessionmaker() as s:
         have = counts(s)
     if if_empty and have["cell"] > 0:
@@ -38,4 +59,106 @@ def load_demo(sessionmaker, directory: Path, *, if_empty: bool = False,
             if not rep.ok:
                 raise DemoError(f"demo data failed its checks: {rep.errors[0].message}")
             msgs.append(rep.summary())
+    msgs += _load_people_and_rules(sessionmaker, echo)
+    msgs += _demo_accounts(sessionmaker, instance_path, echo)
+    if cases:
+        msgs.append(_demo_cases(sessionmaker, cases, echo))
     return msgs
+
+
+def _load_people_and_rules(sessionmaker, echo) -> list[str]:
+    from gridmap.assign.service import import_calendar_csv, import_workers_csv
+    from gridmap.incidents.categories import load_categories
+
+    out = []
+    with transaction(sessionmaker) as s:
+        echo("loading categories")
+        res = load_categories(s)
+        c = res.get("categories", {})
+        out.append(f"categories: {c.get('created', 0)} created, {c.get('updated', 0)} updated, "
+                   f"{c.get('unchanged', 0)} unchanged")
+        echo("loading calendar and workers")
+        if CALENDAR_CSV.exists():
+            cal = import_calendar_csv(s, CALENDAR_CSV)
+            out.append(f"calendar: {cal.imported} days")
+        w = import_workers_csv(s, WORKERS_CSV, today=dt.date(2026, 1, 1))
+        if not w.ok and not w.imported:
+            raise DemoError(f"demo workers failed: {w.bad[:3]}")
+        out.append(f"workers: {w.imported} imported, {len(w.bad)} bad rows")
+    return out
+
+
+def _demo_accounts(sessionmaker, instance_path, echo) -> list[str]:
+    from gridmap.accounts.models import User
+    from gridmap.accounts.service import create_user
+    from gridmap.assign.models import Responsibility, Worker
+    from gridmap.boundaries.models import Area
+
+    lines = []
+    with transaction(sessionmaker) as s:
+        users = list(DEMO_USERS)
+        # a grid worker of 中昌社区's first cell, the phone-first user
+        w = s.execute(select(Worker.code, Worker.name).join(Responsibility, Responsibility.worker_id == Worker.id)
+                      .join(Area, Area.id == Responsibility.cell_id)
+                      .where(Area.code.like("330903003003%"), Responsibility.role == "primary")
+                      .order_by(Area.code)).first()
+        if w:
+            users.append(("wangge", "worker", w.code, f"网格员 {w.name}"))
+        for name, role, ref, display in users:
+            if s.scalar(select(func.count()).select_from(User).where(User.username == name)):
+                continue
+            password = secrets.token_urlsafe(9)
+            kw = {"worker_code": ref} if role == "worker" else {"area_code": ref}
+            create_user(s, name, role, password=password, display_name=display, **kw)
+            lines.append(f"{name}\t{role}\t{ref or '-'}\t{password}")
+    if not lines:
+        return []
+    text = "username\trole\tarea/worker\tpassword\n" + "\n".join(lines) + "\n"
+    if instance_path:
+        os.makedirs(instance_path, exist_ok=True)
+        path = Path(instance_path) / "demo-accounts.txt"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        echo(f"demo accounts (also in {path}):")
+    echo(text.rstrip())
+    return [f"demo accounts: {len(lines)} created"]
+
+
+def _demo_cases(sessionmaker, n: int, echo) -> str:
+    """Synthetic cases reported through the real intake (routing, auto-dispatch and all)."""
+    try:
+        from gridmap.incidents.intake import IntakeError, create_case
+    except ImportError:  # pragma: no cover
+        return "cases: intake not available"
+    from gridmap.accounts.actor import SYSTEM
+    from gridmap.boundaries.lookup import get_index
+    from gridmap.incidents.models import Category
+
+    import shapely
+
+    rng = np.random.default_rng(2026)
+    with sessionmaker() as s:
+        idx = get_index(s)
+        cats = [c for c, in s.execute(select(Category.code).where(Category.parent_id.isnot(None)))]
+    if not len(idx) or not cats:
+        return "cases: no cells or categories"
+    # points inside random cells, more where there are more households (urban cells)
+    pick = rng.choice(len(idx), size=n)
+    pts = shapely.point_on_surface(idx.geoms[pick])
+    lon, lat = shapely.get_x(pts), shapely.get_y(pts)
+    texts = ["路面破损，行人易绊倒", "楼道堆放杂物，存在消防隐患", "邻里因噪音发生纠纷", "垃圾未及时清运",
+             "违规占道经营", "路灯不亮", "小区内私搭乱建", "河道漂浮物较多"]
+    made = bad = 0
+    now = dt.datetime.now(dt.timezone.utc)
+    for i in range(n):
+        data = {"category": cats[int(rng.integers(len(cats)))], "description": texts[i % len(texts)],
+                "location": {"lon": float(lon[i]), "lat": float(lat[i])}, "external_id": f"demo-{i:05d}"}
+        try:
+            with transaction(sessionmaker) as s:
+                create_case(s, data, SYSTEM, source="patrol",
+                            now=now - dt.timedelta(hours=float(rng.uniform(1, 24 * 20))))
+            made += 1
+        except IntakeError:
+            bad += 1
+    return f"cases: {made} synthetic cases reported ({bad} refused)"
