@@ -22,6 +22,12 @@ DEFAULTS = {
     "TIMEZONE": "Asia/Shanghai",
     "BASEMAP": "none",
     "TIANDITU_KEY": "",
+    # photos attached to cases: largest accepted upload in bytes
+    "PHOTO_MAX_BYTES": 5 * 1024 * 1024,
+    # address matching: below this score a case goes to the manual-placement queue
+    "ADDRESS_MIN_SCORE": 0.8,
+    # cases are filed and dispatched to the routed worker at once on intake
+    "AUTO_DISPATCH": True,
 }
 
 
