@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import shapely
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from gridmap.db import make_engine, make_sessionmaker
@@ -179,16 +179,46 @@ def city_files(tmp_path):
     return {lvl: write_geojson(tmp_path / f"{lvl}.geojson", fs) for lvl, fs in feats.items()}
 
 
+_CITY_SNAPSHOT: dict = {}
+
+
 @pytest.fixture
-def loaded_city(sessionmaker, city_files):
-    """The test city imported through the ordinary import path."""
+def loaded_city(request, backend, sessionmaker, city_files):
+    """The test city, imported through the ordinary import path.
+
+    The first test on each backend imports the four files for real (reading, checks, writes);
+    later tests restore the rows that import wrote (same ids, same geometry bytes), which keeps
+    the suite fast. Tests of the import itself use ``city_files`` and import for real.
+    """
     from gridmap.boundaries.io import read_boundary_file
+    from gridmap.boundaries.models import Area, AreaGeometry
     from gridmap.boundaries.service import import_layer
     from gridmap.db import transaction
 
-    for level in ("district", "street", "community", "cell"):
-        layer = read_boundary_file(str(city_files[level]), level, parent_field="parent" if level != "district" else None)
+    snap = _CITY_SNAPSHOT.get(backend)
+    if snap is None:
+        for level in ("district", "street", "community", "cell"):
+            layer = read_boundary_file(str(city_files[level]), level,
+                                       parent_field="parent" if level != "district" else None)
+            with transaction(sessionmaker) as s:
+                rep = import_layer(s, layer)
+                assert rep.ok, [p.message for p in rep.errors]
+        with sessionmaker() as s:
+            areas = [dict(r._mapping) for r in s.execute(select(Area.__table__).order_by(Area.id))]
+            geoms = [dict(r._mapping) for r in s.execute(
+                select(*[c for c in AreaGeometry.__table__.c if c.name != "geom"],
+                       func.ST_AsBinary(AreaGeometry.geom).label("wkb")).order_by(AreaGeometry.id))]
+        _CITY_SNAPSHOT[backend] = (areas, geoms)
+    else:
+        from geoalchemy2.elements import WKBElement
+
+        areas, geoms = snap
         with transaction(sessionmaker) as s:
-            rep = import_layer(s, layer)
-            assert rep.ok, [p.message for p in rep.errors]
+            s.execute(Area.__table__.insert(), areas)
+            s.execute(AreaGeometry.__table__.insert(), [
+                {**{k: v for k, v in g.items() if k != "wkb"}, "geom": WKBElement(bytes(g["wkb"]), srid=4326)}
+                for g in geoms])
+            if s.get_bind().dialect.name == "postgresql":
+                for t in ("areas", "area_geometries"):
+                    s.execute(text(f"SELECT setval(pg_get_serial_sequence('{t}', 'id'), (SELECT max(id) FROM {t}))"))
     return city_features()
