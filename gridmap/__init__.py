@@ -36,10 +36,11 @@ def create_app(config: dict | None = None) -> Flask:
     from gridmap.web import errors, pages
     from gridmap.web.api import bp as api_bp
     from gridmap.web.cases_api import bp as cases_bp
+    from gridmap.web.geo_api import bp as geo_bp
     from gridmap.web.metrics_api import bp as metrics_bp
     from gridmap.web.open311 import bp as open311_bp
 
-    for bp in (api_bp, cases_bp, metrics_bp, open311_bp):
+    for bp in (api_bp, cases_bp, metrics_bp, open311_bp, geo_bp):
         app.register_blueprint(bp)
     app.register_blueprint(pages.bp)
     errors.register(app)
