@@ -44,6 +44,9 @@ def create_app(config: dict | None = None) -> Flask:
         app.register_blueprint(bp)
     app.register_blueprint(pages.bp)
     errors.register(app)
+    from gridmap.web import compress
+
+    compress.register(app)
 
     from gridmap.cli import register_commands
 

@@ -28,6 +28,8 @@ DEFAULTS = {
     "ADDRESS_MIN_SCORE": 0.8,
     # cases are filed and dispatched to the routed worker at once on intake
     "AUTO_DISPATCH": True,
+    # gzip text responses in the app (turn off when a reverse proxy does it)
+    "GZIP": True,
 }
 
 
