@@ -42,8 +42,8 @@ def create_app(config: dict | None = None) -> Flask:
 
     for bp in (api_bp, cases_bp, metrics_bp, open311_bp, geo_bp):
         app.register_blueprint(bp)
-    app.register_blueprint(pages.bp)
     errors.register(app)
+    pages.init_web(app)  # pages, CSRF, i18n, cookie settings: after every API blueprint
     from gridmap.web import compress
 
     compress.register(app)

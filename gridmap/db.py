@@ -98,6 +98,20 @@ def _on_sqlite_connect(dbapi_conn, _record):
     dbapi_conn.commit()
 
 
+def _begin_before_savepoint(conn, _name) -> None:
+    """Open the real transaction before a SAVEPOINT on SQLite.
+
+    The sqlite3 driver begins a transaction lazily, at the first write. A SAVEPOINT issued
+    before any write then starts the transaction itself, and its RELEASE commits it: a later
+    rollback of the outer transaction would not undo a finished begin_nested(). Reads stay
+    outside transactions until the first write, which keeps concurrent requests from failing
+    with SQLITE_BUSY when a read transaction would have to upgrade to a write.
+    """
+    dbapi = conn.connection.dbapi_connection
+    if not dbapi.in_transaction:
+        dbapi.execute("BEGIN")
+
+
 def _bind_bundled_geo_libraries() -> None:
     """Load the GEOS, PROJ and GDAL that shapely, pyproj and pyogrio bundle BEFORE SpatiaLite.
 
@@ -123,6 +137,7 @@ def make_engine(url: str, **kw) -> Engine:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         engine = create_engine(url, module=_sqlite_module(), connect_args={"timeout": 30}, **kw)
         event.listen(engine, "connect", _on_sqlite_connect)
+        event.listen(engine, "savepoint", _begin_before_savepoint)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
