@@ -287,15 +287,21 @@ def demo_cmd(if_empty, cases):
 def register_commands(app) -> None:
     from gridmap.accounts.cli import tokens_group, users_group
     from gridmap.assign.cli import calendar_group, workers_group
+    from gridmap.analysis.cli import analysis_group, ledger_cmd
     from gridmap.assign.cli import escalate_cmd
+    from gridmap.boundaries.cli_redraw import register as register_redraw
+    from gridmap.hazards.cli import hazards_group
     from gridmap.incidents.cli_cases import cases_group
     from gridmap.incidents.cli_categories import categories_group
 
     if "escalate" not in cases_group.commands:
         cases_group.add_command(escalate_cmd)
+    if "publish" not in boundaries_group.commands:
+        register_redraw(boundaries_group)
 
     for cmd in (db_group, boundaries_group, locate_cmd, geocode_cmd, demo_cmd, users_group, tokens_group,
-                workers_group, calendar_group, categories_group, cases_group):
+                workers_group, calendar_group, categories_group, cases_group, hazards_group, analysis_group,
+                ledger_cmd):
         app.cli.add_command(cmd)
 
 

@@ -30,6 +30,9 @@ DEFAULTS = {
     "AUTO_DISPATCH": True,
     # gzip text responses in the app (turn off when a reverse proxy does it)
     "GZIP": True,
+    # balance advisor: target band of households per urban cell
+    "BALANCE_MIN": 300,
+    "BALANCE_MAX": 500,
 }
 
 

@@ -63,17 +63,20 @@ def load_demo(sessionmaker, directory: Path, *, if_empty: bool = False, instance
     msgs += _demo_accounts(sessionmaker, instance_path, echo)
     if cases:
         msgs.append(_demo_cases(sessionmaker, cases, echo))
+        msgs.append(_demo_hazards(sessionmaker, max(cases // 6, 1), echo))
     return msgs
 
 
 def _load_people_and_rules(sessionmaker, echo) -> list[str]:
     from gridmap.assign.service import import_calendar_csv, import_workers_csv
+    from gridmap.hazards.service import load_types
     from gridmap.incidents.categories import load_categories
 
     out = []
     with transaction(sessionmaker) as s:
         echo("loading categories")
         res = load_categories(s)
+        load_types(s)
         c = res.get("categories", {})
         out.append(f"categories: {c.get('created', 0)} created, {c.get('updated', 0)} updated, "
                    f"{c.get('unchanged', 0)} unchanged")
@@ -162,3 +165,39 @@ def _demo_cases(sessionmaker, n: int, echo) -> str:
         except IntakeError:
             bad += 1
     return f"cases: {made} synthetic cases reported ({bad} refused)"
+
+
+def _demo_hazards(sessionmaker, n: int, echo) -> str:
+    """Synthetic hazards (隐患) through the real register: placed, routed, with deadlines."""
+    from gridmap.accounts.actor import SYSTEM
+    from gridmap.boundaries.lookup import get_index
+    from gridmap.hazards.models import HazardType
+    from gridmap.hazards.service import HazardError, create_hazard
+
+    import shapely
+
+    rng = np.random.default_rng(7)
+    with sessionmaker() as s:
+        idx = get_index(s)
+        types = [c for c, in s.execute(select(HazardType.code))]
+    if not len(idx) or not types:
+        return "hazards: no cells or types"
+    pts = shapely.point_on_surface(idx.geoms[rng.choice(len(idx), size=n)])
+    titles = {"fire": "楼道电动车充电", "gas": "餐饮店燃气软管老化", "self_built": "自建房加层",
+              "flood": "低洼地段排水不畅", "work_safety": "码头作业区防护缺失", "traffic": "路口视线遮挡",
+              "geological": "山体边坡落石", "other": "其他隐患"}
+    made = 0
+    now = dt.datetime.now(dt.timezone.utc)
+    for i in range(n):
+        t = types[int(rng.integers(len(types)))]
+        data = {"type": t, "title": titles.get(t, "隐患"), "severity": ["low", "medium", "high"][i % 3],
+                "lon": float(shapely.get_x(pts[i])), "lat": float(shapely.get_y(pts[i])),
+                "external_id": f"demo-h{i:04d}"}
+        try:
+            with transaction(sessionmaker) as s:
+                create_hazard(s, data, SYSTEM, source="import",
+                              now=now - dt.timedelta(days=float(rng.uniform(0, 30))))
+            made += 1
+        except HazardError:
+            pass
+    return f"hazards: {made} synthetic hazards registered"

@@ -1,0 +1,1 @@
+"""Analysis of cases and hazards: rates, hot spots, repeats, trends, scorecards, ledgers, exports."""

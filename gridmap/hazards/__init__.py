@@ -1,0 +1,1 @@
+"""Hazards (隐患): the register beside cases, rectification, verification, inspections."""
