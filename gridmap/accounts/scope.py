@@ -17,10 +17,8 @@ from gridmap.assign.models import Responsibility
 from gridmap.boundaries.models import Area
 from gridmap.incidents.models import Case
 
-_LEVEL_COLUMN = {"community": Case.community_id, "street": Case.street_id, "district": Case.district_id}
-
-
 def worker_cell_ids(session: Session, worker_id: int, today: dt.date | None = None) -> list[int]:
+    """Cells the worker is responsible for today (primary or backup)."""
     today = today or dt.date.today()
     return list(session.scalars(
         select(Responsibility.cell_id).where(
@@ -28,8 +26,10 @@ def worker_cell_ids(session: Session, worker_id: int, today: dt.date | None = No
             or_(Responsibility.valid_to.is_(None), Responsibility.valid_to > today))))
 
 
-def case_filter(session: Session, actor: Actor):
-    """A WHERE clause restricting Case rows to what ``actor`` may see."""
+def scope_filter(session: Session, actor: Actor, *, cell, community, street, district, assignee_worker,
+                 assignee_department=None):
+    """A WHERE clause restricting rows of any table that carries the area columns (cases,
+    hazards, …) to what ``actor`` may see. The columns are passed in, the rules live here."""
     role = actor.role
     if role in ("city", "admin", "system"):
         return true()
@@ -37,16 +37,25 @@ def case_filter(session: Session, actor: Actor):
         if actor.worker_id is None:
             return false()
         cells = worker_cell_ids(session, actor.worker_id)
-        return or_(Case.assignee_worker_id == actor.worker_id,
-                   Case.cell_id.in_(cells) if cells else false())
+        return or_(assignee_worker == actor.worker_id, cell.in_(cells) if cells else false())
     if role == "department":
-        return Case.assignee_department_id == actor.department_id if actor.department_id else false()
+        if assignee_department is None or not actor.department_id:
+            return false()
+        return assignee_department == actor.department_id
     if actor.area_id is None:
         return false()
     area = session.get(Area, actor.area_id)
-    if area is None or area.level not in _LEVEL_COLUMN:
+    by_level = {"community": community, "street": street, "district": district}
+    if area is None or area.level not in by_level:
         return false()
-    return _LEVEL_COLUMN[area.level] == area.id
+    return by_level[area.level] == area.id
+
+
+def case_filter(session: Session, actor: Actor):
+    """A WHERE clause restricting Case rows to what ``actor`` may see."""
+    return scope_filter(session, actor, cell=Case.cell_id, community=Case.community_id, street=Case.street_id,
+                        district=Case.district_id, assignee_worker=Case.assignee_worker_id,
+                        assignee_department=Case.assignee_department_id)
 
 
 def area_ids_in_scope(session: Session, actor: Actor) -> set[int] | None:

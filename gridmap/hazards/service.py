@@ -187,23 +187,11 @@ def types_list(session: Session) -> list[dict]:
 
 def hazard_filter(session: Session, actor: Actor):
     """A WHERE clause restricting Hazard rows to what ``actor`` may see (the case scope rules)."""
-    from gridmap.accounts.scope import worker_cell_ids
+    from gridmap.accounts.scope import scope_filter
 
-    role = actor.role
-    if role in ("city", "admin", "system"):
-        return true()
-    if role == "worker":
-        if actor.worker_id is None:
-            return false()
-        cells = worker_cell_ids(session, actor.worker_id)
-        return or_(Hazard.responsible_worker_id == actor.worker_id,
-                   Hazard.cell_id.in_(cells) if cells else false())
-    if role == "department" or actor.area_id is None:
-        return false()
-    area = session.get(Area, actor.area_id)
-    if area is None or area.level not in _LEVEL_COLUMN:
-        return false()
-    return _LEVEL_COLUMN[area.level] == area.id
+    return scope_filter(session, actor, cell=Hazard.cell_id, community=Hazard.community_id,
+                        street=Hazard.street_id, district=Hazard.district_id,
+                        assignee_worker=Hazard.responsible_worker_id)
 
 
 # ----------------------------------------------------------------------------- input

@@ -1,35 +1,16 @@
 """JSON API, version 1: thin views that parse parameters and call the services."""
 from __future__ import annotations
 
-import math
-
 from flask import Blueprint, current_app, jsonify, request
 
 from gridmap import get_session
 from gridmap.boundaries.lookup import locate_one
 from gridmap.geo.coords import CRSError, parse_crs
 from gridmap.web.auth import login_required
+from gridmap.web.params import float_arg
 from gridmap.web.errors import APIError
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
-
-
-def float_arg(name: str, *, required: bool = True, default: float | None = None,
-              lo: float | None = None, hi: float | None = None) -> float | None:
-    raw = request.args.get(name)
-    if raw is None or raw.strip() == "":
-        if required:
-            raise APIError(f"missing parameter {name!r}")
-        return default
-    try:
-        v = float(raw)
-    except ValueError:
-        raise APIError(f"parameter {name!r} must be a number, got {raw[:40]!r}") from None
-    if not math.isfinite(v):
-        raise APIError(f"parameter {name!r} must be a finite number")
-    if (lo is not None and v < lo) or (hi is not None and v > hi):
-        raise APIError(f"parameter {name!r} must be between {lo} and {hi}, got {v}")
-    return v
 
 
 @bp.get("/locate")

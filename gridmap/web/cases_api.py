@@ -24,6 +24,7 @@ from flask import Blueprint, current_app, jsonify, request, send_file
 from gridmap import get_session
 from gridmap.web.auth import current_actor, login_required
 from gridmap.web.errors import APIError
+from gridmap.web.params import int_arg as _int_arg
 
 bp = Blueprint("cases_api", __name__, url_prefix="/api/v1")
 
@@ -43,17 +44,6 @@ def json_body() -> dict:
     return data
 
 
-def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.args.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        v = int(raw)
-    except ValueError:
-        raise APIError(f"parameter {name!r} must be a whole number, got {raw[:20]!r}", field=name) from None
-    if not lo <= v <= hi:
-        raise APIError(f"parameter {name!r} must be from {lo} to {hi}, got {v}", field=name)
-    return v
 
 
 def _default_source(actor) -> str:

@@ -40,6 +40,7 @@ from gridmap.db import utcnow
 from gridmap.incidents.models import STATUSES, Case, Category
 from gridmap.web.auth import current_actor, login_required
 from gridmap.web.errors import APIError
+from gridmap.web.params import int_arg as _int_arg
 
 bp = Blueprint("geo_api", __name__, url_prefix="/api/v1/geo")
 
@@ -93,17 +94,6 @@ def parse_bbox(raw: str | None) -> tuple[float, float, float, float]:
     return x0, y0, x1, y1
 
 
-def _int_arg(name: str, default: int | None, lo: int, hi: int) -> int | None:
-    raw = request.args.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        v = int(raw)
-    except ValueError:
-        raise APIError(f"parameter {name!r} must be a whole number, got {raw[:20]!r}", field=name) from None
-    if not lo <= v <= hi:
-        raise APIError(f"parameter {name!r} must be from {lo} to {hi}, got {v}", field=name)
-    return v
 
 
 def _case_filters(*, default_status: str = "open", with_status: bool = True) -> dict:
