@@ -387,14 +387,15 @@ def _write_batch(session, rows: list[_Row], source, snap, now, dispatch, actor, 
                 placements[k] = place_by_address(session, r.address)
             except IntakeError as e:
                 bad.append((r.line, e.message))
-    # 3. route once per (cell, category)
-    routes: dict[tuple, object] = state.setdefault("routes", {})  # one answer per (cell, category) per run
+    # 3. route once per cell (and per category only where the category routes to a department:
+    #    otherwise the answer does not depend on it), per run
+    routes: dict[tuple, object] = state.setdefault("routes", {})
     out_rows, keep = [], []
     for k, r in enumerate(todo):
         p = placements.get(k)
         if p is None:
             continue
-        key = (p.cell_id, r.category.id, p.note.get("reason"))
+        key = (p.cell_id, r.category.id if r.category.department_id is not None else None, p.note.get("reason"))
         rt = routes.get(key)
         if rt is None:
             rt = routes[key] = base_route(session, p.cell_id, r.category, now, p)
