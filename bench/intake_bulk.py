@@ -199,7 +199,7 @@ def main(argv=None) -> int:
             print(f"  {name:15s} {v:8.1f} s  {v / secs:6.1%}")
         n_route = timers.n["routing"]
         per_route = timers.t["routing"] / max(n_route, 1)
-        print(f"  (routing: {n_route:,} base_route calls = distinct (cell, category) pairs, "
+        print(f"  (routing: {n_route:,} base_route calls = distinct routing keys (cell, or cell + category where the category routes to a department), "
               f"{per_route * 1000:.1f} ms each, + {timers.n['explain_route']:,} explain_route; "
               f"batches: {timers.n['flush']:,}; {n_cells:,} cells × {n_codes} leaf categories)")
         if args.estimate_rows and args.estimate_rows != args.rows:
