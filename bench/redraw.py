@@ -19,16 +19,15 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 
 import numpy as np
 import shapely
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # bench/pageweight.py
 
-from sqlalchemy import create_engine, func, insert, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import func, insert, select  # noqa: E402
 
 from gridmap import migrate  # noqa: E402
 from gridmap.accounts.actor import Actor  # noqa: E402
@@ -40,31 +39,19 @@ PUBLISH_TARGET_S = 5.0
 
 
 def _postgis_url(keep: bool) -> tuple[str, callable]:
+    """A fresh PostGIS database (bench/pageweight.create_database) on the bench server, or on the
+    throwaway test cluster when none is named."""
+    from pageweight import create_database
+
     base = os.environ.get("GRIDMAP_BENCH_DATABASE_URL")
     if not base:
         out = subprocess.run([os.path.join(ROOT, "tools", "pg_test_cluster.sh")], capture_output=True, text=True,
                              check=True)
         base = out.stdout.strip().splitlines()[-1]
-    base = make_url(base.replace("postgresql://", "postgresql+psycopg://", 1))
-    name = f"gm_bench_redraw_{uuid.uuid4().hex[:6]}"
-    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    url = base.set(database=name)
-    eng = create_engine(url)
-    with eng.begin() as c:
-        c.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
-    eng.dispose()
-
-    def drop():
-        if keep:
-            print(f"kept database {name}")
-            return
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return url.render_as_string(hide_password=False), drop
+    url, drop = create_database(base)
+    if keep:
+        return url, lambda: print(f"kept database {url.rsplit('/', 1)[-1]}")
+    return url, drop
 
 
 def load_city(sm) -> float:

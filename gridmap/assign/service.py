@@ -67,13 +67,12 @@ class ImportResult:
 # ----------------------------------------------------------------------------- CSV reading
 def read_text(path: str | Path) -> tuple[str, str]:
     """The file's text and its encoding: UTF-8 (with or without BOM), else GBK (read as GB18030)."""
-    data = Path(path).read_bytes()
-    for enc in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(enc), ("gbk" if enc == "gb18030" else "utf-8")
-        except UnicodeDecodeError:
-            continue
-    raise CsvFileError(f"{path}: text is neither UTF-8 nor GBK")
+    from gridmap.textio import decode_text
+
+    try:
+        return decode_text(Path(path).read_bytes())
+    except UnicodeDecodeError:
+        raise CsvFileError(f"{path}: text is neither UTF-8 nor GBK") from None
 
 
 def _norm_key(s: str) -> str:

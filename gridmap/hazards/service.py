@@ -724,14 +724,12 @@ def _read_rows(path: Path, encoding: str | None) -> list[dict]:
         return rows
     if suffix != ".csv":
         raise ValueError(f"{path}: unsupported file type {suffix!r}; use .csv or .geojson")
-    for enc in ([encoding] if encoding else ["utf-8-sig", "gbk"]):
-        try:
-            text = raw.decode(enc)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise ValueError(f"{path}: cannot decode as UTF-8 or GBK; give --encoding")
+    from gridmap.textio import decode_text
+
+    try:
+        text, _ = decode_text(raw, encoding)
+    except (UnicodeDecodeError, LookupError):
+        raise ValueError(f"{path}: cannot decode as UTF-8 or GBK; give --encoding") from None
     return list(csv.DictReader(io.StringIO(text)))
 
 

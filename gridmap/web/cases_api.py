@@ -165,6 +165,13 @@ def _opt_version(data: dict) -> int | None:
     return v
 
 
+def _opt_comment(data: dict) -> str | None:
+    comment = data.get("comment")
+    if comment is not None and not isinstance(comment, str):
+        raise APIError("comment must be text", field="comment")
+    return comment
+
+
 @bp.post("/cases/<int:case_id>/actions")
 @login_required
 def action(case_id: int):
@@ -176,9 +183,7 @@ def action(case_id: int):
     name = data.get("action")
     if not isinstance(name, str) or not name.strip():
         raise APIError("action is required (e.g. accept, feedback, verify_pass)", field="action")
-    comment = data.get("comment")
-    if comment is not None and not isinstance(comment, str):
-        raise APIError("comment must be text", field="comment")
+    comment = _opt_comment(data)
     if comment is not None and len(comment) > 5000:
         raise APIError("comment is longer than 5000 characters", field="comment")
     extra = data.get("data")
@@ -225,9 +230,7 @@ def place(case_id: int):
     actor = current_actor()
     session = get_session()
     data = json_body()
-    comment = data.get("comment")
-    if comment is not None and not isinstance(comment, str):
-        raise APIError("comment must be text", field="comment")
+    comment = _opt_comment(data)
     version = _opt_version(data)
     try:
         case = place_case(session, case_id, data.get("lon"), data.get("lat"), data.get("crs"), actor,
