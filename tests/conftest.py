@@ -6,6 +6,7 @@ When it is missing or unreachable the PostGIS tests FAIL, they never skip.
 from __future__ import annotations
 
 import json
+import time
 import os
 import uuid
 from pathlib import Path
@@ -78,13 +79,24 @@ def _truncate(engine):
     from gridmap.db import Base
     import gridmap.models  # noqa: F401
 
+    from sqlalchemy.exc import OperationalError
+
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
-    with engine.begin() as c:
-        if engine.dialect.name == "postgresql":
-            c.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
-        else:
-            for t in tables:
-                c.execute(text(f'DELETE FROM "{t}"'))
+    # A browser test's live server may still answer the page's last map request while the test
+    # tears down; PostgreSQL then picks one of the two as a deadlock victim. Retry the cleanup.
+    for attempt in range(5):
+        try:
+            with engine.begin() as c:
+                if engine.dialect.name == "postgresql":
+                    c.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+                else:
+                    for t in tables:
+                        c.execute(text(f'DELETE FROM "{t}"'))
+            return
+        except OperationalError:
+            if attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 @pytest.fixture(params=BACKENDS)
