@@ -144,7 +144,7 @@ def cli(app):
 
 
 def test_cli_split_show_publish_diff_export(cli, app, loaded_city, sessionmaker, tmp_path):
-    from gridmap.cli import boundaries_group
+    from gridmap.boundaries.cli import boundaries_group
 
     before = utcnow()
     r = cli("split", C1, "--line", "LINESTRING(122.01 30.045, 122.01 30.025)")

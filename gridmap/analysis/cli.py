@@ -13,19 +13,16 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from gridmap.cliutil import require_schema, sessionmaker
+
 from gridmap.accounts.actor import SYSTEM
-
-
-def _sm():
-    return current_app.extensions["gridmap.sessionmaker"]
 
 
 def _call(fn, **kw):
     from gridmap.analysis.common import AnalysisError
-    from gridmap.cli import _require_schema
 
-    _require_schema()
-    with _sm()() as s:
+    require_schema()
+    with sessionmaker()() as s:
         try:
             return fn(s, SYSTEM, **kw)
         except AnalysisError as e:
@@ -232,10 +229,9 @@ def export_cmd(kind, output, filters):
 def ledger_cmd(kind, area, date_from, date_to, output):
     from gridmap.analysis.common import AnalysisError
     from gridmap.analysis.ledgers import build_ledgers, write_ledgers
-    from gridmap.cli import _require_schema
 
-    _require_schema()
-    with _sm()() as s:
+    require_schema()
+    with sessionmaker()() as s:
         try:
             ledgers = build_ledgers(s, kind, area=area, date_from=date_from, date_to=date_to, actor=SYSTEM)
             fmt = write_ledgers(s, ledgers, output)

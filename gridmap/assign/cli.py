@@ -13,15 +13,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-
-def _sessionmaker():
-    return current_app.extensions["gridmap.sessionmaker"]
-
-
-def _require_schema():
-    from gridmap.cli import _require_schema as require
-
-    require()
+from gridmap.cliutil import require_schema, sessionmaker
 
 
 def _print_bad(bad, limit: int = 200) -> None:
@@ -36,9 +28,9 @@ def _import(path: str, importer, noun: str) -> None:
     from gridmap.assign.service import CsvFileError
     from gridmap.db import transaction
 
-    _require_schema()
+    require_schema()
     try:
-        with transaction(_sessionmaker()) as s:
+        with transaction(sessionmaker()) as s:
             res = importer(s, path)
     except CsvFileError as e:
         raise click.ClickException(str(e)) from None
@@ -83,9 +75,9 @@ def workers_list(cell_code):
     from gridmap.db import utcnow
     from sqlalchemy import select
 
-    _require_schema()
+    require_schema()
     now = utcnow()
-    with _sessionmaker()() as s:
+    with sessionmaker()() as s:
         try:
             rows = list_workers(s, cell_code=cell_code, at=now)
         except AssignError as e:
@@ -145,9 +137,9 @@ def escalate_cmd(now):
     from gridmap.assign.escalation import LEVEL_NAMES, escalate_overdue
     from gridmap.db import transaction
 
-    _require_schema()
+    require_schema()
     at = _parse_now(now)
-    with transaction(_sessionmaker()) as s:
+    with transaction(sessionmaker()) as s:
         items = escalate_overdue(s, at)
     counts = {"escalated": 0, "overdue": 0, "conflict": 0}
     for it in items:

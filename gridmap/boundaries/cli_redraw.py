@@ -11,7 +11,6 @@ drawn geometry is WKT, GeoJSON text, or the path of a file holding either (WGS84
 """
 from __future__ import annotations
 
-import getpass
 import json
 import sys
 
@@ -20,18 +19,11 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from gridmap.accounts.actor import Actor
-
-
-def _sm():
-    return current_app.extensions["gridmap.sessionmaker"]
+from gridmap.cliutil import operator_name, parse_date, print_problems, require_schema, sessionmaker
 
 
 def _actor() -> Actor:
-    try:
-        who = getpass.getuser()
-    except Exception:  # noqa: BLE001 - no login name in some containers
-        who = "operator"
-    return Actor(name=f"cli:{who}", role="admin")
+    return Actor(name=operator_name(), role="admin")
 
 
 def _cfg(name: str, default):
@@ -42,26 +34,10 @@ def _opts() -> dict:
     return {"tolerance_m": _cfg("GRIDMAP_TOLERANCE_M", 0.5), "code_format": _cfg("GRIDMAP_CELL_CODE_FORMAT", None)}
 
 
-def _schema():
-    from gridmap.cli import _require_schema
-
-    _require_schema()
-
-
-def _print_problems(problems, limit: int = 40) -> None:
-    for k, p in enumerate(problems):
-        if k >= limit:
-            click.echo(f"  … and {len(problems) - limit} more", err=True)
-            break
-        tag = "ERROR" if p.severity == "error" else p.severity
-        where = f" [at {p.lon:.6f},{p.lat:.6f}]" if p.lon is not None and "at " not in p.message else ""
-        click.echo(f"  {tag}: {p.message}{where}", err=True)
-
-
 def _fail(e) -> None:
     probs = getattr(e, "problems", None)
     if probs:
-        _print_problems(probs)
+        print_problems(probs, 40, place_in_message=True)
     for d in getattr(e, "differences", None) or []:
         click.echo(f"  changed meanwhile: {json.dumps(d, ensure_ascii=False)}", err=True)
     raise click.ClickException(str(e))
@@ -77,7 +53,7 @@ def _report_draft(s, d) -> None:
                                               for a, n in sorted(acts.items())))
     click.echo(f"draft #{d.id} ({d.status}, version {d.version}) {d.title}: {'; '.join(parts) or 'no changes'}")
     probs = draft_problems(d)
-    _print_problems(probs)
+    print_problems(probs, 40, place_in_message=True)
     errs = sum(p.severity == "error" for p in probs)
     if errs:
         click.echo(f"{errs} errors: the draft cannot be published until they are fixed "
@@ -88,9 +64,9 @@ def _run_op(fn, *args, **kw):
     from gridmap.boundaries.drafts import DraftError
     from gridmap.db import transaction
 
-    _schema()
+    require_schema()
     try:
-        with transaction(_sm()) as s:
+        with transaction(sessionmaker()) as s:
             d = fn(s, _actor(), *args, **kw, **_opts())
             _report_draft(s, d)
             errs = [p for p in json.loads(d.problems or "[]") if p["severity"] == "error"]
@@ -239,8 +215,8 @@ def draft_group():
 def draft_list(status):
     from gridmap.boundaries.drafts import draft_summary, list_drafts
 
-    _schema()
-    with _sm()() as s:
+    require_schema()
+    with sessionmaker()() as s:
         rows = [draft_summary(s, d) for d in list_drafts(s, _actor(), status)]
     if not rows:
         click.echo("no drafts")
@@ -260,9 +236,9 @@ def draft_show(draft_id, as_json, geojson):
     from gridmap.boundaries.drafts import (DraftError, DraftState, check_state, draft_impact, draft_summary,
                                            problems_geojson, visible_draft)
 
-    _schema()
+    require_schema()
     try:
-        with _sm()() as s:
+        with sessionmaker()() as s:
             d = visible_draft(s, _actor(), draft_id)
             state = DraftState(s, d)
             problems = check_state(state, tolerance_m=_cfg("GRIDMAP_TOLERANCE_M", 0.5)) \
@@ -308,7 +284,7 @@ def draft_show(draft_id, as_json, geojson):
                    + (f", to {na.get('worker') or na.get('level')} ({na.get('reason')})" if na else ""))
     if len(imp["cases"]) > 50:
         click.echo(f"  … and {len(imp['cases']) - 50} more cases")
-    _print_problems(problems)
+    print_problems(problems, 40, place_in_message=True)
     if not problems:
         click.echo("  no problems")
 
@@ -320,9 +296,9 @@ def draft_submit(draft_id):
     from gridmap.boundaries.drafts import DraftError, submit_draft
     from gridmap.db import transaction
 
-    _schema()
+    require_schema()
     try:
-        with transaction(_sm()) as s:
+        with transaction(sessionmaker()) as s:
             d = submit_draft(s, draft_id, _actor())
             click.echo(f"draft #{d.id} submitted")
     except DraftError as e:
@@ -337,9 +313,9 @@ def draft_reject(draft_id, reason):
     from gridmap.boundaries.drafts import DraftError, reject_draft
     from gridmap.db import transaction
 
-    _schema()
+    require_schema()
     try:
-        with transaction(_sm()) as s:
+        with transaction(sessionmaker()) as s:
             reject_draft(s, draft_id, _actor(), reason)
     except DraftError as e:
         _fail(e)
@@ -355,9 +331,9 @@ def publish_cmd(draft_id, reason):
     from gridmap.boundaries.drafts import DraftError, publish_draft
     from gridmap.db import transaction
 
-    _schema()
+    require_schema()
     try:
-        with transaction(_sm()) as s:
+        with transaction(sessionmaker()) as s:
             rep = publish_draft(s, draft_id, _actor(), reason=reason,
                                 tolerance_m=_cfg("GRIDMAP_TOLERANCE_M", 0.5), snap_m=_cfg("GRIDMAP_SNAP_M", 100.0))
     except DraftError as e:
@@ -366,7 +342,7 @@ def publish_cmd(draft_id, reason):
                f"{rep.changed} changed, {rep.retired} retired; {rep.cases_rerouted} open cases re-routed"
                + (f", {rep.responsibilities_inherited} responsibilities inherited" if rep.responsibilities_inherited
                   else ""))
-    _print_problems(rep.warnings)
+    print_problems(rep.warnings, 40, place_in_message=True)
 
 
 @click.command("diff", help="Areas created, changed and retired between two moments, with area deltas.")
@@ -377,14 +353,13 @@ def publish_cmd(draft_id, reason):
 @with_appcontext
 def diff_cmd(date_from, date_to, level, as_json):
     from gridmap.boundaries.drafts import DraftError, diff
-    from gridmap.cli import parse_date
     from gridmap.db import utcnow
 
-    _schema()
+    require_schema()
     a = parse_date(date_from)
     b = parse_date(date_to) if date_to else utcnow()
     try:
-        with _sm()() as s:
+        with sessionmaker()() as s:
             out = diff(s, a, b, level=level)
     except DraftError as e:
         _fail(e)
@@ -421,12 +396,12 @@ def balance_cmd(community, target_min, target_max, n, seed, dry_run, as_json):
     from gridmap.boundaries.drafts import DraftError
     from gridmap.db import transaction
 
-    _schema()
+    require_schema()
     band = (target_min if target_min is not None else _cfg("GRIDMAP_BALANCE_MIN", 300),
             target_max if target_max is not None else _cfg("GRIDMAP_BALANCE_MAX", 500))
     out = {}
     try:
-        with transaction(_sm()) as s:
+        with transaction(sessionmaker()) as s:
             rep = balance_report(s, community=community, target=band)
             out["report"] = rep
             if n is not None:
@@ -459,13 +434,8 @@ def balance_cmd(community, target_min, target_max, n, seed, dry_run, as_json):
             click.echo(f"saved as draft #{out['draft']}: review with `gridmap boundaries draft show {out['draft']}`")
 
 
-#: the commands the `boundaries` group adds (gridmap/cli.py)
+#: the commands gridmap/cli.py adds to the `boundaries` group
 boundaries_redraw_commands = [split_cmd, merge_cmd, move_edge_cmd, reshape_cmd, create_cell_cmd, retire_cell_cmd,
                               transfer_cmd, create_community_cmd, retire_community_cmd, replace_cells_cmd,
                               draft_group, publish_cmd, diff_cmd, balance_cmd]
 
-
-def register(group: click.Group) -> None:
-    """Add the commands to ``group`` (the `boundaries` group)."""
-    for cmd in boundaries_redraw_commands:
-        group.add_command(cmd)

@@ -12,17 +12,9 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from gridmap.cliutil import require_schema, sessionmaker
+
 from gridmap.accounts.actor import SYSTEM
-
-
-def _sm():
-    return current_app.extensions["gridmap.sessionmaker"]
-
-
-def _require_schema():
-    from gridmap.cli import _require_schema as req
-
-    req()
 
 
 @click.group("hazards", help="The hazard register (隐患): types, import, list, inspection schedules and tasks.")
@@ -38,9 +30,9 @@ def types_cmd(path):
     from gridmap.db import transaction
     from gridmap.hazards.service import load_types, types_list
 
-    _require_schema()
+    require_schema()
     try:
-        with transaction(_sm()) as s:
+        with transaction(sessionmaker()) as s:
             rep = load_types(s, path)
             rows = types_list(s)
     except ValueError as e:
@@ -64,8 +56,8 @@ def import_cmd(path, encoding, source, dry_run):
     from gridmap.db import transaction
     from gridmap.hazards.service import import_file
 
-    _require_schema()
-    with transaction(_sm()) as s:
+    require_schema()
+    with transaction(sessionmaker()) as s:
         rep = import_file(s, path, SYSTEM, source=source, encoding=encoding, dry_run=dry_run)
     for e in rep.errors[:50]:
         click.echo(f"  ERROR: {e}", err=True)
@@ -88,9 +80,9 @@ def import_cmd(path, encoding, source, dry_run):
 def list_cmd(area, status, type_, overdue, limit, as_json):
     from gridmap.hazards.service import HazardError, hazard_dicts, list_hazards
 
-    _require_schema()
+    require_schema()
     filters = {"area": area, "status": status, "type": type_, "overdue": "1" if overdue else None}
-    with _sm()() as s:
+    with sessionmaker()() as s:
         try:
             rows, total = list_hazards(s, SYSTEM, filters=filters, per_page=limit)
         except HazardError as e:
@@ -125,9 +117,9 @@ def schedule_cmd(number, cell_code, interval, start, end):
     from gridmap.hazards.models import Hazard
     from gridmap.hazards.service import HazardError
 
-    _require_schema()
+    require_schema()
     try:
-        with transaction(_sm()) as s:
+        with transaction(sessionmaker()) as s:
             hid = None
             if number:
                 hid = s.scalar(select(Hazard.id).where(Hazard.number == number.strip()))
@@ -154,13 +146,13 @@ def inspections_cmd(due, generate, horizon, area, as_json):
     from gridmap.hazards.inspections import generate_due, list_tasks
     from gridmap.hazards.service import HazardError
 
-    _require_schema()
+    require_schema()
     try:
         if generate:
-            with transaction(_sm()) as s:
+            with transaction(sessionmaker()) as s:
                 rep = generate_due(s, horizon_days=horizon)
             click.echo(rep.summary(), err=as_json)
-        with _sm()() as s:
+        with sessionmaker()() as s:
             tasks = list_tasks(s, SYSTEM, due_only=due, area_code=area)
     except HazardError as e:
         raise click.ClickException(e.message) from None

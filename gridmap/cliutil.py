@@ -1,0 +1,79 @@
+"""What every domain's commands share: the database of the app being run, the schema check, date
+parsing, the operator identity and the printing of problems.
+
+Owns: nothing of any domain. Each domain's ``cli`` module imports these helpers and exposes its own
+click group; ``gridmap/cli.py`` assembles the groups into the ``gridmap`` command. This module
+imports no domain, so a domain's commands never import the assembler.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+from zoneinfo import ZoneInfo
+
+import click
+from flask import current_app
+
+
+def sessionmaker():
+    """The session factory of the app the command runs in."""
+    return current_app.extensions["gridmap.sessionmaker"]
+
+
+def engine():
+    return current_app.extensions["gridmap.engine"]
+
+
+def require_schema() -> None:
+    """Stop with a one-line message unless the database is at the newest migration."""
+    from gridmap import migrate
+
+    cur = migrate.current_revision(engine())
+    if cur is None:
+        raise click.ClickException("the database has no schema yet: run `gridmap db upgrade` first")
+    if cur != migrate.head_revision():
+        raise click.ClickException(f"the database schema is at {cur}, not {migrate.head_revision()}: "
+                                   "run `gridmap db upgrade`")
+
+
+def parse_date(value: str | None) -> dt.datetime | None:
+    """YYYY-MM-DD (midnight in GRIDMAP_TIMEZONE: the state at that instant) or an ISO time, as UTC."""
+    if not value:
+        return None
+    try:
+        d = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD) or ISO time") from None
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=ZoneInfo(current_app.config["GRIDMAP_TIMEZONE"]))
+    return d.astimezone(dt.timezone.utc)
+
+
+def operator_name() -> str:
+    """The login name of whoever runs the command at the server (``cli:<name>`` in histories)."""
+    try:
+        who = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no login name in some containers
+        who = "operator"
+    return f"cli:{who}"
+
+
+_TAGS = {"error": "ERROR", "warning": "warning", "repair": "repaired"}
+
+
+def print_problems(problems, limit: int = 50, *, place_in_message: bool = False) -> None:
+    """Print problems (anything with severity, message, lon, lat) to stderr, ``limit`` at most.
+
+    ``place_in_message``: the message may already name its place ("… at 122.1,30.0"); then the
+    coordinates are not repeated.
+    """
+    for k, p in enumerate(problems):
+        if k >= limit:
+            click.echo(f"  … and {len(problems) - limit} more", err=True)
+            break
+        tag = _TAGS.get(p.severity, p.severity)
+        located = p.lon is not None and p.lat is not None
+        if place_in_message and "at " in p.message:
+            located = False
+        where = f" [at {p.lon:.6f},{p.lat:.6f}]" if located else ""
+        click.echo(f"  {tag}: {p.message}{where}", err=True)
