@@ -280,6 +280,17 @@ EN.update({
     "网格员巡查": "worker patrol", "居民上报": "resident", "12345热线": "12345 hotline", "视频发现": "video",
     "上级交办": "order from above", "部门移交": "department", "Open311": "Open311", "批量导入": "import",
 })
+
+def _merge_area_messages() -> None:
+    from gridmap.web.messages import collect
+
+    for zh, text in collect().items():
+        if zh in EN and EN[zh] != text:
+            raise ValueError(f"{zh!r} is translated twice: {EN[zh]!r} and {text!r}")
+        EN[zh] = text
+
+
+_merge_area_messages()
 # role/level labels that double as table headings (网格员, 社区/村, 街道/乡镇, 网格) are defined above
 
 
