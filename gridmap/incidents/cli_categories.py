@@ -35,7 +35,7 @@ def categories_load(path):
 @categories_group.command("list", help="List the stored categories with their effective time limits.")
 @with_appcontext
 def categories_list():
-    from gridmap.incidents.categories import list_categories
+    from gridmap.incidents.categories import KIND_ZH, list_categories
 
     with current_app.extensions["gridmap.sessionmaker"]() as s:
         rows = list_categories(s)
@@ -46,6 +46,10 @@ def categories_list():
         limit = f"{r['limit_value']:g} {r['limit_unit']}" if r["limit_unit"] else "no limit"
         if r["limit_inherited_from"]:
             limit += f" (from {r['limit_inherited_from']})"
-        extra = f"\t→ {r['department']}" if r["department"] else ""
+        extra = f"\t→ {r['department']}" if r["department"] else "\t→ grid worker"
+        if r["std_code"]:
+            extra = f"\t{KIND_ZH.get(r['kind'], r['kind'])} {r['std_code']} ({r['std_source']})" + extra
+        if r["confirm_first"]:
+            extra += "\t(on-site verification before filing)"
         off = "" if r["active"] else "\t(inactive)"
         click.echo(f"{r['code']}\t{r['name']}\t{r['kind']}\t{limit}{extra}{off}")

@@ -28,6 +28,7 @@ from gridmap.accounts.actor import SYSTEM, Actor
 from gridmap.boundaries.models import Area
 from gridmap.db import utcnow
 from gridmap.geo.coords import CRS, CRSError, parse_crs
+from gridmap.incidents.categories import AmbiguousCategory, UnknownCategory, get_category
 from gridmap.incidents.models import SOURCES, Case, Category
 
 TIMEZONE = ZoneInfo("Asia/Shanghai")
@@ -134,16 +135,18 @@ def number(value, label: str) -> float:
 
 
 def find_category(session: Session, code) -> Category:
-    """The active category with this code; IntakeError("category") listing close matches otherwise."""
+    """The active category named by ``code``: its internal code, standard code (``0102``, ``事件0102``)
+    or exact name (``垃圾满溢``); IntakeError("category") listing close matches, or naming every
+    category an ambiguous standard code fits, otherwise."""
     if code is None or (isinstance(code, str) and not code.strip()):
-        raise IntakeError("category", "category is required (a category code)", 400)
+        raise IntakeError("category", "category is required (a category code, standard code or name)", 400)
     if not isinstance(code, str):
-        raise IntakeError("category", f"category must be a code (text), got {type(code).__name__}", 400)
-    from gridmap.incidents.categories import UnknownCategory, get_category
-
+        raise IntakeError("category", f"category must be a code or a name (text), got {type(code).__name__}", 400)
     code = code.strip()
     try:
         cat = get_category(session, code)
+    except AmbiguousCategory as e:
+        raise IntakeError("category", str(e)) from None
     except UnknownCategory as e:
         if not session.scalar(select(Category.id).limit(1)):
             raise IntakeError("category", f"unknown category {code!r}: no categories are loaded") from None
