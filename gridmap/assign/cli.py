@@ -13,7 +13,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from gridmap.cliutil import require_schema, sessionmaker
+from gridmap.cliutil import local_time, require_schema, sessionmaker
 
 
 def _print_bad(bad, limit: int = 200) -> None:
@@ -148,10 +148,10 @@ def escalate_cmd(now):
         if it["result"] == "escalated":
             click.echo(f"case {label}: {LEVEL_NAMES[it['from_level']]} → {LEVEL_NAMES[it['to_level']]}, "
                        f"{it['from_worker'] or '-'} → {it['to_worker'] or '-'}; next deadline "
-                       f"{it['deadline_at'].isoformat()}; {it['reason']}")
+                       f"{local_time(it['deadline_at'])}; {it['reason']}")
         elif it["result"] == "overdue":
             click.echo(f"case {label}: overdue at the district (top level), stays with {it['to_worker'] or '-'}")
         else:
             click.echo(f"case {label}: skipped, {it['reason']}")
     click.echo(f"{counts['escalated']} escalated, {counts['overdue']} marked overdue at the top level, "
-               f"{counts['conflict']} skipped (changed concurrently) at {at.isoformat()}")
+               f"{counts['conflict']} skipped (changed concurrently) at {local_time(at)}")
