@@ -140,7 +140,7 @@ def escalate_cmd(now):
     at = _parse_now(now)
     with transaction(sessionmaker()) as s:
         items = escalate_overdue(s, at)
-    counts = {"escalated": 0, "overdue": 0, "conflict": 0}
+    counts = {"escalated": 0, "overdue": 0, "conflict": 0, "skipped": 0}
     for it in items:
         counts[it["result"]] += 1
         label = it["number"] or f"#{it['case_id']}"
@@ -152,5 +152,6 @@ def escalate_cmd(now):
             click.echo(f"case {label}: overdue at the district (top level), stays with {it['to_worker'] or '-'}")
         else:
             click.echo(f"case {label}: skipped, {it['reason']}")
+    no_calendar = f", {counts['skipped']} left (no calendar for the next deadline)" if counts["skipped"] else ""
     click.echo(f"{counts['escalated']} escalated, {counts['overdue']} marked overdue at the top level, "
-               f"{counts['conflict']} skipped (changed concurrently) at {local_time(at)}")
+               f"{counts['conflict']} skipped (changed concurrently){no_calendar} at {local_time(at)}")
