@@ -33,6 +33,9 @@ DEFAULTS = {
     # balance advisor: target band of households per urban cell
     "BALANCE_MIN": 300,
     "BALANCE_MAX": 500,
+    # the kinds of cell the band is meant for, as community-kind/cell-kind pairs (comma list; "*" for
+    # any): urban residential cells by default, not village or special-purpose cells (专属网格)
+    "BALANCE_KINDS": "residents/base",
     # time limits of the steps before and after handling ("VALUE UNIT"; local defaults, unverified):
     # filing (立案) from the report (or from the on-site verification), dispatch (派遣) from filing,
     # the check (核查) from handling

@@ -46,7 +46,8 @@ def escalate_overdue(session: Session, now: dt.datetime, actor: Actor = SYSTEM) 
     """Escalate every overdue case one level; returns one dict per case looked at.
 
     Each dict: ``case_id``, ``number``, ``result`` ("escalated"; "overdue" for a case already at the
-    district that is only marked overdue; "conflict" for a case changed concurrently and skipped; "skipped" when the next deadline falls in a
+    district that is only marked overdue; "conflict" for a case changed concurrently and skipped;
+    "skipped" when the next deadline falls in a
     year without calendar data: the case is left as it is and the reason names the year),
     ``from_level``, ``to_level``, ``from_worker``/``to_worker`` (codes), ``assignee_level``,
     ``reason``, ``deadline_at`` (the new one). Runs in the caller's transaction.
