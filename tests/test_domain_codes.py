@@ -231,3 +231,23 @@ def test_cli_lists_name_categories(app, sessionmaker, taxonomy):
     res = runner.invoke(categories_group, ["list"])
     line = next(ln for ln in res.output.splitlines() if ln.startswith("city.environment.overflow\t"))
     assert "垃圾满溢" in line and "事件 0151 (local)" in line
+
+
+def test_the_routing_list_is_editable_per_city(app, sessionmaker, taxonomy):
+    from gridmap.incidents.cli_categories import categories_group
+
+    runner = app.test_cli_runner()
+    res = runner.invoke(categories_group, ["route", "公用设施", "grid"])
+    assert res.exit_code == 0, res.output
+    # the class and its subclasses that followed it; the hydrant, routed to emergency on purpose, stays
+    assert "component.utilities.manhole" in res.output and "component.utilities.hydrant" not in res.output
+    with transaction(sessionmaker) as s:
+        c = create_case(s, {"category": "井盖缺失破损", "description": "井盖没了", "location": {"lon": P[0], "lat": P[1]}},
+                        SYSTEM, source="resident", now=T0)
+        assert (c.assignee_level, c.assignee_worker_id) == ("cell", taxonomy["worker_id"])
+    res = runner.invoke(categories_group, ["route", "component.utilities.manhole", "water"])
+    assert res.exit_code == 0 and "1 category now routed to water" in res.output
+    res = runner.invoke(categories_group, ["route", "0101", "water"])
+    assert res.exit_code == 1 and "ambiguous" in res.output
+    res = runner.invoke(categories_group, ["route", "井盖缺失破损", "police"])
+    assert res.exit_code == 1 and "unknown department 'police'" in res.output

@@ -123,6 +123,37 @@ KIND_ZH = {"event": "事件", "component": "部件", "governance": "治理", "di
            "service": "服务"}
 
 
+def set_route(session: Session, code: str, department: str) -> list[str]:
+    """Edit the 权责清单 of this city: route category ``code`` (any spelling get_category takes) to
+    ``department`` (a department code, or "grid" for the cell's grid worker). Its subcategories that
+    shared its old routing follow it (the rest keep their own). Returns the codes changed; raises
+    ``UnknownCategory`` / ``AmbiguousCategory``, or ValueError for an unknown department."""
+    cat = get_category(session, code)
+    if department == GRID:
+        new_id = None
+    else:
+        dep = session.scalar(select(Department).where(Department.code == department))
+        if dep is None:
+            known = ", ".join(sorted(session.scalars(select(Department.code))))
+            raise ValueError(f"unknown department {department!r}; departments are {known or 'none'}, or {GRID}")
+        new_id = dep.id
+    old_id = cat.department_id
+    children: dict[int | None, list[Category]] = {}
+    for c in session.scalars(select(Category)):
+        children.setdefault(c.parent_id, []).append(c)
+    changed, stack = [], [cat]
+    while stack:
+        c = stack.pop()
+        if c is not cat and c.department_id != old_id:
+            continue  # a subclass routed elsewhere on purpose keeps its own department
+        if c.department_id != new_id:
+            c.department_id = new_id
+            changed.append(c.code)
+        stack.extend(children.get(c.id, ()))
+    session.flush()
+    return sorted(changed)
+
+
 def list_categories(session: Session) -> list[dict]:
     """Every stored category, by code, with its effective limit, department and standard code."""
     depts = {d.id: d.code for d in session.scalars(select(Department))}

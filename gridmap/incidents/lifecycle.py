@@ -29,7 +29,17 @@ Main path (GB/T 30428): reported →file→ filed →dispatch→ dispatched →a
 - ``self_handle`` 自行处置 (reported → handled by a grid worker on the spot: ``self_handled``,
   ``filed_at`` = ``handled_at`` = now, the worker becomes assignee and handler; no deadline);
 - ``park`` 挂账 (filed/dispatched/in_progress → parked) and ``unpark`` (back to the status it was
-  parked from; the deadline moves by the time spent parked: the clock stops while parked).
+  parked from; the deadline moves by the time spent parked: the clock stops while parked);
+- 核实 ``confirm`` (reported, status kept, ``confirmed_at`` set; needs ``data.photo_id``, a photo of the
+  case taken on site) and ``refute`` (reported → rejected, reason required), by the worker named in
+  ``confirm_worker_id`` or a supervisor, only for a report waiting for on-site verification
+  (``confirm_deadline_at`` set at intake); until then the system may not ``file`` it.
+
+Timeliness: ``feedback``/``self_handle`` set ``handled_on_time`` (handled_at <= deadline_at: 按期处置,
+judged at handling); ``confirm``/``refute``, ``file``, ``dispatch`` and the checks write ``on_time`` on
+their history event (``gridmap.incidents.timeliness``). A deadline that needs a year without calendar
+data raises ``CalendarRefused`` (409, naming the year) unless GRIDMAP_CALENDAR_FALLBACK; an approved
+extension adds ``data.extension`` or GRIDMAP_EXTENSION_LIMIT ("VALUE UNIT"), else the category's limit.
 
 Who: "assignee" = the assigned worker (or a department user of the assigned department);
 "supervisor" = head, community, street, district, city, admin; "worker" = a grid worker or head
