@@ -124,19 +124,24 @@ def test_a_12345_export_with_chinese_headers_and_category_names_imports(app, ses
             f"GD002,市容环境/私搭乱建,楼顶搭建彩钢棚,{P[0]},{P[1]},2026-03-02 10:00,,",
             f"GD003,部件0101,井盖缺失,{P[0]},{P[1]},2026-03-02 11:00,,",
             f"GD004,0101,不清楚是哪个,{P[0]},{P[1]},2026-03-02 11:00,,",
-            f"GD005,垃圾漫溢,写错的分类,{P[0]},{P[1]},2026-03-02 11:00,,"]
+            f"GD005,垃圾漫溢,写错的分类,{P[0]},{P[1]},2026-03-02 11:00,,",
+            f"GD006,投诉,楼下餐馆油烟扰民,{P[0]},{P[1]},2026-03-02 11:00,,"]
     p.write_bytes(("\n".join(rows) + "\n").encode("gbk"))  # as Excel on Chinese Windows saves it
-    res = app.test_cli_runner().invoke(cases_group, ["import", str(p), "--source", "hotline"])
+    res = app.test_cli_runner().invoke(cases_group, ["import", str(p), "--source", "hotline", "--dispatch"])
     assert res.exit_code == 0, res.output
-    assert "imported 3" in res.output and "bad 2" in res.output
+    assert "imported 4" in res.output and "bad 2" in res.output and "3 dispatched" in res.output
     assert "line 5: category '0101' is ambiguous" in res.output
     assert "line 6: unknown category '垃圾漫溢'" in res.output and "city.environment.overflow" in res.output
     with sessionmaker() as s:
         got = dict(s.execute(select(Case.external_id, Category.code).join(Category, Category.id == Case.category_id)).all())
         assert got == {"GD001": "city.environment.overflow", "GD002": "city.environment.illegal_structure",
-                       "GD003": "component.utilities.manhole"}
+                       "GD003": "component.utilities.manhole", "GD006": "hotline.complaint"}
         c1 = s.scalar(select(Case).where(Case.external_id == "GD001"))
-        assert c1.reporter_name == "李四"
+        assert c1.reporter_name == "李四" and c1.status == "dispatched"
+        # a 12345 complaint waits for the cell's worker to verify it on site, even with --dispatch
+        c6 = s.scalar(select(Case).where(Case.external_id == "GD006"))
+        assert c6.status == "reported" and c6.confirm_worker_id == taxonomy["worker_id"]
+        assert c6.confirm_deadline_at is not None
 
 
 def test_component_and_event_classes_reach_their_departments_by_default(sessionmaker, taxonomy):

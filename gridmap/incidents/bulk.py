@@ -361,8 +361,9 @@ def _allocate_ids(session, n: int) -> list[int]:
 def _write_batch(session, rows: list[_Row], source, snap, now, dispatch, actor, state):
     from gridmap.boundaries.lookup import LEVEL_KEYS, get_index
     from gridmap.boundaries.models import Area
-    from gridmap.incidents.intake import (IntakeError, Placement, _clip, base_route, case_number, explain_route,
-                                          is_routed, place_by_address, routing_dict)
+    from gridmap.incidents.intake import (IntakeError, Placement, _clip, _confirmation, base_route, case_number,
+                                          explain_route, is_routed, needs_confirmation, place_by_address,
+                                          routing_dict)
 
     # 1. skip what is there already
     ids = [r.external_id for r in rows]
@@ -415,6 +416,7 @@ def _write_batch(session, rows: list[_Row], source, snap, now, dispatch, actor, 
     # 3. route once per cell (and per category only where the category routes to a department:
     #    otherwise the answer does not depend on it), per run
     routes: dict[tuple, object] = state.setdefault("routes", {})
+    confirms: dict = state.setdefault("confirms", {})  # (category id, cell id) → (worker id, deadline)
     out_rows, keep = [], []
     for k, r in enumerate(todo):
         p = placements.get(k)
@@ -425,7 +427,19 @@ def _write_batch(session, rows: list[_Row], source, snap, now, dispatch, actor, 
         if rt is None:
             rt = routes[key] = base_route(session, p.cell_id, r.category, now, p)
         rt = explain_route(rt, p)
-        keep.append((r, p, rt))
+        confirm = (None, None)
+        if needs_confirmation(r.category, source):  # on-site verification first, from the import's start
+            ckey = (r.category.id, p.cell_id)
+            if ckey not in confirms:
+                try:
+                    confirms[ckey] = _confirmation(session, p, r.category, rt, now)
+                except IntakeError as e:
+                    confirms[ckey] = e
+            confirm = confirms[ckey]
+            if isinstance(confirm, IntakeError):
+                bad.append((r.line, confirm.message))
+                continue
+        keep.append((r, p, rt, confirm[1] is not None))
         out_rows.append({
             "source": source, "external_id": r.external_id, "category_id": r.category.id, "title": r.title,
             "description": r.description, "status": "reported", "urgent": r.urgent, "supervised": False,
@@ -440,13 +454,13 @@ def _write_batch(session, rows: list[_Row], source, snap, now, dispatch, actor, 
             "assignee_level": rt.level, "route_reason": _clip(rt.reason), "escalation_level": 0,
             "reported_at": r.reported_at, "updated_at": now, "version": 1, "overdue": False,
             "self_handled": False, "extension_count": 0, "extension_pending": False, "rework_count": 0,
-            "return_count": 0,
+            "return_count": 0, "confirm_worker_id": confirm[0], "confirm_deadline_at": confirm[1],
         })
     if not out_rows:
         return 0, skipped, 0, 0, bad
     # 4. bulk insert cases (ids allocated first, so numbers go in with them) and report events
     new_ids = _allocate_ids(session, len(out_rows))
-    for i, row, (r, _p, _rt) in zip(new_ids, out_rows, keep):
+    for i, row, (r, _p, _rt, _c) in zip(new_ids, out_rows, keep):
         row["id"] = i
         row["number"] = case_number(r.reported_at, i)
     _bulk_insert(session, Case.__table__, out_rows)
@@ -456,14 +470,14 @@ def _write_batch(session, rows: list[_Row], source, snap, now, dispatch, actor, 
         "actor_name": actor.name, "comment": None, "lon": p.lon, "lat": p.lat,
         "data": json.dumps({"source": source, "external_id": r.external_id, "line": r.line,
                             "routing": routing_dict(rt), "location": p.as_dict()}, ensure_ascii=False, default=str),
-    } for i, (r, p, rt) in zip(new_ids, keep)])
-    queued = sum(1 for _r, p, _rt in keep if p.placement == "queue")
+    } for i, (r, p, rt, _c) in zip(new_ids, keep)])
+    queued = sum(1 for _r, p, _rt, _c in keep if p.placement == "queue")
     dispatched = 0
     if dispatch:
         from gridmap.incidents import lifecycle
 
-        for i, (_r, _p, rt) in zip(new_ids, keep):
-            if is_routed(rt):
+        for i, (_r, _p, rt, waits) in zip(new_ids, keep):
+            if is_routed(rt) and not waits:  # a report waiting for on-site verification is not filed
                 lifecycle.apply_action(session, i, "file", SYSTEM, comment="filed on import", now=now)
                 lifecycle.apply_action(session, i, "dispatch", SYSTEM, comment="dispatched on import", now=now)
                 dispatched += 1
