@@ -256,3 +256,14 @@ def test_the_routing_list_is_editable_per_city(app, sessionmaker, taxonomy):
     assert res.exit_code == 1 and "ambiguous" in res.output
     res = runner.invoke(categories_group, ["route", "井盖缺失破损", "police"])
     assert res.exit_code == 1 and "unknown department 'police'" in res.output
+
+
+def test_the_case_ledger_shows_the_standard_code(sessionmaker, taxonomy):
+    from gridmap.analysis.ledgers import build_ledgers
+
+    with transaction(sessionmaker) as s:
+        create_case(s, {"category": "水域不洁", "description": "河面漂浮物", "location": {"lon": P[0], "lat": P[1]}},
+                    SYSTEM, source="resident", now=T0)
+    with sessionmaker() as s:
+        [ledger] = build_ledgers(s, "cases", area=CELL[:9], date_from="2026-03-01", date_to="2026-03-31", actor=SYSTEM)
+    assert [r["category"] for r in ledger.rows] == ["水域不洁（事件 0105）"]
