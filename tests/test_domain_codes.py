@@ -138,6 +138,11 @@ def test_a_12345_export_with_chinese_headers_and_category_names_imports(app, ses
                        "GD003": "component.utilities.manhole", "GD006": "hotline.complaint"}
         c1 = s.scalar(select(Case).where(Case.external_id == "GD001"))
         assert c1.reporter_name == "李四" and c1.status == "dispatched"
+        # filing imported history is not the office's own step: not judged for 按时立案率
+        from gridmap.incidents.models import CaseEvent
+
+        file_ev = s.scalar(select(CaseEvent).where(CaseEvent.case_id == c1.id, CaseEvent.action == "file"))
+        assert file_ev.on_time is None
         # a 12345 complaint waits for the cell's worker to verify it on site, even with --dispatch
         c6 = s.scalar(select(Case).where(Case.external_id == "GD006"))
         assert c6.status == "reported" and c6.confirm_worker_id == taxonomy["worker_id"]

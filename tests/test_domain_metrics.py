@@ -150,3 +150,18 @@ def test_api_keys_and_group_department(app, client, sessionmaker, fixture_cases)
     r = client.get("/api/v1/metrics?group=departments", headers=tok)
     assert r.status_code == 400 and "group" in r.get_json()["error"]
     assert set(definitions()) >= {"timely_confirm_rate", "group_department"}
+
+
+def test_only_the_system_may_leave_a_step_unjudged(sessionmaker, fixture_cases):
+    from gridmap.accounts.actor import SYSTEM
+    from gridmap.incidents.models import CaseEvent
+    from sqlalchemy import select
+
+    with transaction(sessionmaker) as s:
+        k6 = fixture_cases["ids"]["K6"]
+        apply_action(s, k6, "file", ADMIN, data={"imported": True}, now=t(4, 5))   # 13:00 SH, due 10:00
+        ev = s.scalar(select(CaseEvent).where(CaseEvent.case_id == k6, CaseEvent.action == "file"))
+        assert ev.on_time is False  # a supervisor cannot opt out of being judged
+        apply_action(s, k6, "dispatch", SYSTEM, data={"imported": True}, now=t(4, 6))
+        ev = s.scalar(select(CaseEvent).where(CaseEvent.case_id == k6, CaseEvent.action == "dispatch"))
+        assert ev.on_time is None

@@ -478,7 +478,11 @@ def _write_batch(session, rows: list[_Row], source, snap, now, dispatch, actor, 
 
         for i, (_r, _p, rt, waits) in zip(new_ids, keep):
             if is_routed(rt) and not waits:  # a report waiting for on-site verification is not filed
-                lifecycle.apply_action(session, i, "file", SYSTEM, comment="filed on import", now=now)
-                lifecycle.apply_action(session, i, "dispatch", SYSTEM, comment="dispatched on import", now=now)
+                # imported history: filing and dispatch here are not the office's own steps, so
+                # they are not judged for 按时立案率 / 按时派遣率
+                lifecycle.apply_action(session, i, "file", SYSTEM, comment="filed on import", now=now,
+                                       data={"imported": True})
+                lifecycle.apply_action(session, i, "dispatch", SYSTEM, comment="dispatched on import", now=now,
+                                       data={"imported": True})
                 dispatched += 1
     return len(new_ids), skipped, queued, dispatched, bad

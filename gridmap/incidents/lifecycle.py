@@ -77,7 +77,7 @@ from gridmap.incidents.history import append_event
 from gridmap.assign.calendar import CalendarGap, add_limit
 from gridmap.config import setting
 from gridmap.incidents.models import Case, CaseEvent, CasePhoto
-from gridmap.incidents.timeliness import judge, judge_confirm, parse_limit
+from gridmap.incidents.timeliness import Judgement, judge, judge_confirm, parse_limit
 
 SUPERVISOR_ROLES = frozenset({"head", "community", "street", "district", "city", "admin"})
 SELF_HANDLE_ROLES = frozenset({"worker", "head"})
@@ -323,8 +323,16 @@ def _fx_refute(session, case, actor, comment, data, now):
     return _Effect({"confirmed_at": now}, {"reason": comment, **j.details("confirm")}, on_time=j.on_time)
 
 
+def _judge_step(session, case, actor, data, step, now):
+    """The step's timeliness; not judged for the system's filing of imported history (``data.imported``
+    honoured from the system only: a user cannot opt out of being judged)."""
+    if actor.is_system and data.get("imported"):
+        return Judgement(None, None, None)
+    return judge(session, case, step, now)
+
+
 def _fx_file(session, case, actor, comment, data, now):
-    j = judge(session, case, "file", now)
+    j = _judge_step(session, case, actor, data, "file", now)
     return _Effect({"filed_at": now}, j.details("file"), on_time=j.on_time)
 
 
@@ -357,7 +365,7 @@ def _fx_dispatch(session, case, actor, comment, data, now):
     deadline, details = _deadline(session, case, now)
     values = {**new, "dispatched_at": now, "deadline_at": deadline, "accepted_at": None, "overdue": False,
               "extension_pending": False}
-    j = judge(session, case, "dispatch", now)
+    j = _judge_step(session, case, actor, data, "dispatch", now)
     return _Effect(values, {**details, **j.details("dispatch"), "deadline_at": deadline,
                             "assignee_worker_id": new["assignee_worker_id"],
                             "assignee_department_id": new["assignee_department_id"],
