@@ -36,6 +36,19 @@ def require_schema() -> None:
                                    "run `gridmap db upgrade`")
 
 
+def local_time(value, *, seconds: bool = True) -> str:
+    """An instant (datetime or ISO text) as the command prints it: GRIDMAP_TIMEZONE local time,
+    no microseconds, no offset (``2026-03-02 09:00:00``); "-" for None."""
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    tz = ZoneInfo(current_app.config.get("GRIDMAP_TIMEZONE", "Asia/Shanghai"))
+    return value.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
 def parse_date(value: str | None) -> dt.datetime | None:
     """YYYY-MM-DD (midnight in GRIDMAP_TIMEZONE: the state at that instant) or an ISO time, as UTC."""
     if not value:

@@ -33,6 +33,25 @@ DEFAULTS = {
     # balance advisor: target band of households per urban cell
     "BALANCE_MIN": 300,
     "BALANCE_MAX": 500,
+    # the kinds of cell the band is meant for, as community-kind/cell-kind pairs (comma list; "*" for
+    # any): urban residential cells by default, not village or special-purpose cells (专属网格)
+    "BALANCE_KINDS": "residents/base",
+    # time limits of the steps before and after handling ("VALUE UNIT"; local defaults, unverified):
+    # filing (立案) from the report (or from the on-site verification), dispatch (派遣) from filing,
+    # the check (核查) from handling
+    "FILING_LIMIT": "1 working_hours",
+    "DISPATCH_LIMIT": "1 working_hours",
+    "CHECK_LIMIT": "4 working_hours",
+    # reports of categories marked "confirm" wait for the cell's worker to verify them on site (核实)
+    # before filing; 0 files every report at once (auto-filing everywhere)
+    "CONFIRM": True,
+    # a working-day deadline into a year without calendar data: refused unless this is on (then
+    # Monday-Friday, with a warning in the answer)
+    "CALENDAR_FALLBACK": False,
+    # office hours of a working day, local time (working_hours limits count only these)
+    "OFFICE_HOURS": "08:30-12:00,13:30-17:30",
+    # an approved extension (延期) adds this ("VALUE UNIT"); empty: the category's limit once more
+    "EXTENSION_LIMIT": "",
 }
 
 
@@ -60,6 +79,21 @@ def load_config(instance_path: str | os.PathLike, overrides: dict | None = None)
     if overrides:
         cfg.update(overrides)
     return cfg
+
+
+def setting(key: str):
+    """The value of ``GRIDMAP_<key>`` for the running app (its config), else the default above.
+
+    For services that run inside and outside a request (commands, tests without an app)."""
+    try:
+        from flask import current_app, has_app_context
+    except ImportError:  # pragma: no cover
+        return DEFAULTS[key]
+    if has_app_context():
+        v = current_app.config.get(f"GRIDMAP_{key}")
+        if v is not None:
+            return v
+    return DEFAULTS[key]
 
 
 def _instance_secret(instance: Path) -> str:

@@ -106,7 +106,8 @@ def test_geocode_csv_keeps_columns_and_reports_bad_rows(runner, loaded_city, tmp
     res = runner.invoke(args=["geocode", str(src), "-o", str(out)])
     assert res.exit_code == 0, res.output
     assert "5 rows" in res.output and "2 bad rows" in res.output
-    got = list(csv.DictReader(open(out, encoding="utf-8")))
+    assert out.read_bytes().startswith(b"\xef\xbb\xbf")  # UTF-8 with BOM: Excel on Chinese Windows
+    got = list(csv.DictReader(open(out, encoding="utf-8-sig")))
     assert [r["名称"] for r in got] == ["a", "b", "c", "d", "e"]
     assert got[0]["cell_code"] == "330999001001001" and got[0]["community_code"] == "330999001001"
     assert got[0]["street_code"] == "330999001" and got[0]["snapped"] == "false" and got[0]["error"] == ""

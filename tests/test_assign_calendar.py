@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from gridmap.assign.calendar import TIMEZONE, add_limit, is_working_day
+from gridmap.assign.calendar import TIMEZONE, CalendarGap, add_limit, is_working_day
 from gridmap.assign.models import CalendarDay
 from gridmap.assign.service import import_calendar_csv, set_calendar_days
 from gridmap.db import transaction
@@ -38,11 +38,13 @@ def test_official_2026_file_is_consistent():
 
 
 def test_is_working_day_plain_week(sessionmaker):
-    with sessionmaker() as s:
-        assert is_working_day(s, dt.date(2026, 3, 3))       # Tuesday
-        assert not is_working_day(s, dt.date(2026, 3, 7))   # Saturday
-        assert not is_working_day(s, dt.date(2026, 3, 8))   # Sunday
-        assert is_working_day(s, dt.date(2026, 10, 1))      # no calendar loaded: a Thursday
+    with sessionmaker() as s:  # the Monday–Friday fallback, only when asked for
+        assert is_working_day(s, dt.date(2026, 3, 3), fallback=True)       # Tuesday
+        assert not is_working_day(s, dt.date(2026, 3, 7), fallback=True)   # Saturday
+        assert not is_working_day(s, dt.date(2026, 3, 8), fallback=True)   # Sunday
+        assert is_working_day(s, dt.date(2026, 10, 1), fallback=True)      # no calendar loaded: a Thursday
+        with pytest.raises(CalendarGap, match="no working-day calendar for 2026"):
+            is_working_day(s, dt.date(2026, 3, 3))
 
 
 def test_is_working_day_with_holidays_and_makeup_days(cn2026):
@@ -69,8 +71,8 @@ def test_is_working_day_with_holidays_and_makeup_days(cn2026):
     (local(2026, 3, 7, 10, 0), 1, local(2026, 3, 9, 9, 30)),     # reported on Saturday
     (local(2026, 3, 3, 10, 0), 0.25, local(2026, 3, 3, 10, 15)),
 ])
-def test_working_hours(sessionmaker, start, hours, expect):
-    with sessionmaker() as s:
+def test_working_hours(cn2026, start, hours, expect):
+    with cn2026() as s:  # no holiday in these March days
         got = add_limit(s, start, hours, "working_hours")
     assert got == expect
     assert got.tzinfo == dt.timezone.utc
@@ -89,8 +91,8 @@ def test_working_hours_across_national_day_and_into_a_makeup_saturday(cn2026):
         s.rollback()
 
 
-def test_working_days(sessionmaker):
-    with sessionmaker() as s:
+def test_working_days(cn2026):
+    with cn2026() as s:
         # end of the Nth working day after the start day
         assert add_limit(s, local(2026, 3, 3, 10, 0), 1, "working_days") == local(2026, 3, 4, 17, 30)
         assert add_limit(s, local(2026, 3, 3, 23, 0), 1, "working_days") == local(2026, 3, 4, 17, 30)
@@ -125,7 +127,7 @@ def test_urgent_hours_and_natural_days_ignore_the_calendar(cn2026):
 def test_a_holiday_set_later_moves_the_deadline(sessionmaker):
     start = local(2026, 3, 2, 10, 0)  # Monday
     with transaction(sessionmaker) as s:
-        assert add_limit(s, start, 1, "working_days") == local(2026, 3, 3, 17, 30)
+        assert add_limit(s, start, 1, "working_days", fallback=True) == local(2026, 3, 3, 17, 30)
         res = set_calendar_days(s, [(dt.date(2026, 3, 3), "holiday", "local typhoon day"),
                                     {"date": "2026-03-07", "kind": "workday", "name": None}])
         assert res.created == ["2026-03-03", "2026-03-07"]

@@ -26,7 +26,11 @@ def wid(s, code):
 
 @pytest.fixture
 def city(sessionmaker, loaded_city):
+    from gridmap.assign.service import import_calendar_csv
+    from gridmap.incidents.categories import DEFAULT_PATH
+
     with transaction(sessionmaker) as s:
+        import_calendar_csv(s, DEFAULT_PATH.parent / "calendar" / "cn-2026.csv")  # working days need the year
         for code, name, role, area in [("W001", "张三", "worker", "330999001001"), ("W100", "钱七", "head", "330999001001"),
                                        ("W200", "周九", "street", "330999001"), ("W300", "吴十", "district", "330999")]:
             s.add(Worker(code=code, name=name, role=role, area_id=aid(s, area), active=True))

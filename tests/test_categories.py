@@ -97,7 +97,7 @@ def test_a_bad_file_changes_nothing_and_names_every_problem(sessionmaker, tmp_pa
         load_categories(s)
     before = _counts(sessionmaker)
     doc = _doc()
-    doc["departments"].append({"code": "transport", "name": "交通运输局"})
+    doc["departments"].append({"code": "port_authority", "name": "港航管理局"})
     doc["categories"] += [
         {"code": "hazard.flood.typhoon", "name": "台风", "limit": {"value": 2, "unit": "hours"}},
         {"code": "hazard.bridge", "name": "桥梁", "limit": {"value": 1.5, "unit": "working_days"}},
@@ -122,7 +122,7 @@ def test_a_bad_file_changes_nothing_and_names_every_problem(sessionmaker, tmp_pa
     assert _counts(sessionmaker) == before
     with sessionmaker() as s:
         assert get_category(s, "city").name == "城市管理事件"
-        assert s.scalar(select(Department).where(Department.code == "transport")) is None
+        assert s.scalar(select(Department).where(Department.code == "port_authority")) is None
 
 
 @pytest.mark.parametrize("content, needle", [

@@ -87,12 +87,23 @@ def _prepare(s, world: World, action: str, frm: str, now: dt.datetime) -> tuple[
         data = {"duplicate_of_id": original.id}
     if action == "evaluate":
         data = {"satisfaction": 5}
+    if action in ("confirm", "refute"):  # a report waiting for on-site verification by W1
+        case.confirm_worker_id, case.confirm_deadline_at = world.w1, now + H
+        s.flush()
+        if action == "confirm":
+            from gridmap.incidents.models import CasePhoto
+
+            photo = CasePhoto(case_id=case.id, filename="x.jpg", content_type="image/jpeg", size=3, sha256="0" * 64,
+                              stored_path="x.jpg")
+            s.add(photo)
+            s.flush()
+            data = {"photo_id": photo.id}
     return case, data
 
 
 def _actors(world: World, tr) -> list[tuple[str, Actor]]:
     by = {"assignee": world.w1_actor, "worker": world.w1_actor, "supervisor": world.street, "system": SYSTEM,
-          "reporter": world.reporter}
+          "reporter": world.reporter, "confirmer": world.w1_actor}
     return [(token, by[token]) for token in sorted(tr.who)]
 
 
@@ -141,6 +152,11 @@ def _check_effect(s, world: World, action: str, frm: str, before: dict, case: Ca
         assert case.satisfaction == 5 and case.evaluated_at == now
     elif action == "mark_duplicate":
         assert case.duplicate_of_id is not None and case.duplicate_of_id != case.id
+    elif action == "confirm":
+        assert case.confirmed_at == now and case.status == "reported"
+        assert _events(s, case.id)[-1].on_time is True  # within the hour it was given
+    elif action == "refute":
+        assert case.confirmed_at == now and case.status == "rejected"
     elif action in ("reject", "submit"):
         pass
     else:  # a new action must get a check here
@@ -273,9 +289,13 @@ def test_allowed_actions_follow_role_and_state(sessionmaker, world):
 
 # --------------------------------------------------------------------------- a whole life with history
 def test_full_life_with_extension_rework_and_history(sessionmaker, world):
+    from gridmap.assign.service import import_calendar_csv
+    from gridmap.incidents.categories import DEFAULT_PATH
+
     with transaction(sessionmaker) as s:
         from gridmap.incidents.models import Category
 
+        import_calendar_csv(s, DEFAULT_PATH.parent / "calendar" / "cn-2026.csv")  # working days need the year
         cat = make_category(s, "test.dispute", kind="dispute", limit=(3, "working_days"))
         child = make_category(s, "test.dispute.neighbour", kind="dispute", limit=None, parent=cat)
         case = _case(s, world, "reported")

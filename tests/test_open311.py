@@ -20,6 +20,9 @@ def keys(app, sessionmaker, loaded_city):
 
     if "open311" not in app.blueprints:
         app.register_blueprint(open311.bp)
+    # requests are dispatched at the real now with a working-day limit: this city accepts the
+    # Monday-Friday fallback rather than loading the calendar of whatever year the suite runs in
+    app.config["GRIDMAP_CALENDAR_FALLBACK"] = True
     with transaction(sessionmaker) as s:
         top = make_category(s, "city", name="城市管理事件", limit=(3, "working_days"))
         env = make_category(s, "city.environment", name="市容环境", parent=top, limit=None)

@@ -197,8 +197,10 @@ def scorecards_cmd(level, date_from, date_to, top_n, min_due, red_min, black_max
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
 @click.option("--filter", "filters", multiple=True, metavar="KEY=VALUE",
               help="e.g. --filter street=330999001 --filter from=2026-03-01 --filter status=closed")
+@click.option("--encoding", type=click.Choice(["utf-8-sig", "utf-8", "gbk"]), default="utf-8-sig", show_default=True,
+              help="CSV encoding: UTF-8 with BOM (opens in Excel on Chinese Windows), plain UTF-8 or GBK.")
 @with_appcontext
-def export_cmd(kind, output, filters):
+def export_cmd(kind, output, filters, encoding):
     from gridmap.analysis.export import export
 
     fmt = {".csv": "csv", ".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg"}.get(Path(output).suffix.lower())
@@ -210,7 +212,7 @@ def export_cmd(kind, output, filters):
             raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--filter")
         k, v = item.split("=", 1)
         f[k.strip()] = v.strip()
-    data, _mime, _name, n = _call(export, kind=kind, fmt=fmt, filters=f)
+    data, _mime, _name, n = _call(export, kind=kind, fmt=fmt, filters=f, encoding=encoding)
     Path(output).write_bytes(data)
     click.echo(f"wrote {n} {kind} to {output}")
 

@@ -98,8 +98,15 @@ def _hazard_records(session: Session, actor: Actor, filters: dict, limit: int):
 
 
 def export(session: Session, actor: Actor, *, kind: str, fmt: str, filters: dict | None = None,
-           limit: int = MAX_ROWS) -> tuple[bytes, str, str, int]:
-    """(content, mimetype, filename, rows). Refuses (AnalysisError) when more than ``limit`` rows match."""
+           limit: int = MAX_ROWS, encoding: str | None = None) -> tuple[bytes, str, str, int]:
+    """(content, mimetype, filename, rows). Refuses (AnalysisError) when more than ``limit`` rows match.
+    CSV is UTF-8 with a BOM unless ``encoding`` says utf-8 or gbk."""
+    from gridmap.textio import csv_output_encoding, encode_csv
+
+    try:
+        csv_enc = csv_output_encoding(encoding)
+    except ValueError as e:
+        raise AnalysisError("encoding", str(e)) from None
     if kind not in KINDS:
         raise AnalysisError("kind", f"kind must be one of {', '.join(KINDS)}, got {str(kind)[:20]!r}")
     if fmt not in FORMATS:
@@ -115,7 +122,8 @@ def export(session: Session, actor: Actor, *, kind: str, fmt: str, filters: dict
         w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\r\n")
         w.writeheader()
         w.writerows(records)
-        return ("\ufeff" + buf.getvalue()).encode("utf-8"), FORMATS[fmt], filename, len(records)
+        mime = FORMATS[fmt] if csv_enc != "gbk" else "text/csv; charset=gbk"
+        return encode_csv(buf.getvalue(), csv_enc), mime, filename, len(records)
     if fmt == "geojson":
         feats = [{"type": "Feature", "id": r["id"], "properties": r,
                   "geometry": json.loads(shapely.to_geojson(g)) if g is not None else None}

@@ -43,6 +43,7 @@ from gridmap.boundaries.models import Area
 from gridmap.db import utcnow
 from gridmap.hazards.models import (SEVERITY_ZH, STATUS_ZH, TASK_RESULT_ZH, Hazard, HazardCase, HazardType,
                                     InspectionSchedule, InspectionTask)
+from gridmap.incidents.categories import KIND_ZH
 from gridmap.incidents.models import Case, CaseEvent, Category
 
 KINDS = {"cases": "事件台账", "hazards": "隐患台账", "disputes": "矛盾纠纷调解台账", "visits": "走访巡查台账"}
@@ -123,11 +124,19 @@ def _case_rows(session: Session, where: list, per: Period, now: dt.datetime) -> 
     w = aliased(Worker)
     return session.execute(
         select(Case, Category.code.label("cat_code"), Category.name.label("cat_name"),
+               Category.kind.label("cat_kind"), Category.std_code.label("cat_std"),
                cell.code.label("cell_code"), cell.name.label("cell_name"), w.name.label("worker_name"))
         .join(Category, Category.id == Case.category_id)
         .outerjoin(cell, cell.id == Case.cell_id)
         .outerjoin(w, w.id == func.coalesce(Case.handled_by_worker_id, Case.assignee_worker_id))
         .where(*where).order_by(Case.reported_at, Case.id).limit(MAX_ROWS)).all()
+
+
+def _category_label(r) -> str:
+    """The category's name, with its standard class code where it has one: 垃圾满溢（事件 0151）."""
+    if not r.cat_std:
+        return r.cat_name
+    return f"{r.cat_name}（{KIND_ZH.get(r.cat_kind, r.cat_kind)} {r.cat_std}）"
 
 
 def _no(c: Case) -> str:
@@ -154,7 +163,7 @@ def _cases_ledger(session, area, per, actor, now) -> tuple[list[Column], list[di
     for i, r in enumerate(_case_rows(session, where, per, now), start=1):
         c = r.Case
         rows.append({"seq": i, "number": _no(c), "reported_at": _local(c.reported_at, per.tz),
-                     "source": SOURCE_ZH.get(c.source, c.source), "category": r.cat_name,
+                     "source": SOURCE_ZH.get(c.source, c.source), "category": _category_label(r),
                      "description": (c.title + "：" if c.title else "") + (c.description or ""),
                      "address": c.address, "cell": f"{r.cell_name}" if r.cell_code else "未定位",
                      "handler": r.worker_name, "status": CASE_STATUS_ZH.get(c.status, c.status),

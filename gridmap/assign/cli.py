@@ -12,7 +12,7 @@ import sys
 import click
 from flask.cli import with_appcontext
 
-from gridmap.cliutil import require_schema, sessionmaker
+from gridmap.cliutil import local_time, require_schema, sessionmaker
 
 
 def _print_bad(bad, limit: int = 200) -> None:
@@ -140,17 +140,18 @@ def escalate_cmd(now):
     at = _parse_now(now)
     with transaction(sessionmaker()) as s:
         items = escalate_overdue(s, at)
-    counts = {"escalated": 0, "overdue": 0, "conflict": 0}
+    counts = {"escalated": 0, "overdue": 0, "conflict": 0, "skipped": 0}
     for it in items:
         counts[it["result"]] += 1
         label = it["number"] or f"#{it['case_id']}"
         if it["result"] == "escalated":
             click.echo(f"case {label}: {LEVEL_NAMES[it['from_level']]} → {LEVEL_NAMES[it['to_level']]}, "
                        f"{it['from_worker'] or '-'} → {it['to_worker'] or '-'}; next deadline "
-                       f"{it['deadline_at'].isoformat()}; {it['reason']}")
+                       f"{local_time(it['deadline_at'])}; {it['reason']}")
         elif it["result"] == "overdue":
             click.echo(f"case {label}: overdue at the district (top level), stays with {it['to_worker'] or '-'}")
         else:
             click.echo(f"case {label}: skipped, {it['reason']}")
+    no_calendar = f", {counts['skipped']} left (no calendar for the next deadline)" if counts["skipped"] else ""
     click.echo(f"{counts['escalated']} escalated, {counts['overdue']} marked overdue at the top level, "
-               f"{counts['conflict']} skipped (changed concurrently) at {at.isoformat()}")
+               f"{counts['conflict']} skipped (changed concurrently){no_calendar} at {local_time(at)}")

@@ -16,7 +16,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from gridmap.accounts.actor import SYSTEM, Actor
-from gridmap.assign.calendar import add_limit, require_aware
+from gridmap.assign.calendar import CalendarGap, add_limit, require_aware
 from gridmap.assign.models import Worker
 from gridmap.assign.router import ESCALATION_LEVELS, Route, escalation_target
 from gridmap.incidents.history import append_event
@@ -46,7 +46,9 @@ def escalate_overdue(session: Session, now: dt.datetime, actor: Actor = SYSTEM) 
     """Escalate every overdue case one level; returns one dict per case looked at.
 
     Each dict: ``case_id``, ``number``, ``result`` ("escalated"; "overdue" for a case already at the
-    district that is only marked overdue; "conflict" for a case changed concurrently and skipped),
+    district that is only marked overdue; "conflict" for a case changed concurrently and skipped;
+    "skipped" when the next deadline falls in a
+    year without calendar data: the case is left as it is and the reason names the year),
     ``from_level``, ``to_level``, ``from_worker``/``to_worker`` (codes), ``assignee_level``,
     ``reason``, ``deadline_at`` (the new one). Runs in the caller's transaction.
     """
@@ -84,8 +86,16 @@ def escalate_overdue(session: Session, now: dt.datetime, actor: Actor = SYSTEM) 
             value, unit = ((limit_value, limit_unit) if limit_value is not None and limit_unit
                            else DEFAULT_LIMIT)
             if (value, unit) not in deadlines:
-                deadlines[(value, unit)] = add_limit(session, now, value, unit)
+                try:
+                    deadlines[(value, unit)] = add_limit(session, now, value, unit)
+                except CalendarGap as e:  # no next deadline without the year's calendar: left as it is
+                    deadlines[(value, unit)] = e
             deadline = deadlines[(value, unit)]
+            if isinstance(deadline, CalendarGap):
+                out.append({**base, "result": "skipped", "to_level": level, "to_worker": base["from_worker"],
+                            "assignee_level": case.assignee_level, "reason": str(deadline),
+                            "deadline_at": case.deadline_at})
+                continue
             values = {"overdue": True, "escalation_level": to, "deadline_at": deadline}
             if target.level != "unroutable":
                 values.update(assignee_worker_id=target.worker_id, assignee_department_id=target.department_id,

@@ -61,8 +61,9 @@ def _absent_now(at: dt.datetime):
     return select(Absence.worker_id).where(Absence.start <= at, Absence.end > at)
 
 
-def responsible_worker(session: Session, cell_id: int, at: dt.datetime) -> tuple[Worker | None, str]:
-    """The one worker on duty for ``cell_id`` at ``at``, and why.
+def responsible_on_duty(session: Session, cell_id: int, at: dt.datetime) -> tuple[Worker | None, str, str]:
+    """The one worker on duty for ``cell_id`` at ``at``, the level of the answer ("primary", or
+    "substitute" for an absence's substitute or a backup, "none") and why.
 
     Among the responsibilities valid on ``at``'s local date: the primary (the smallest worker code
     when there are several, a data error the reason mentions); when the primary is away, the
@@ -83,7 +84,7 @@ def responsible_worker(session: Session, cell_id: int, at: dt.datetime) -> tuple
         .order_by(Worker.code, Responsibility.role)
     ).all()
     if not rows:
-        return None, f"{where}: no worker responsible on {day.isoformat()}"
+        return None, "none", f"{where}: no worker responsible on {day.isoformat()}"
     inactive = sorted({w.code for _, w in rows if not w.active})
     primaries = [w for role, w in rows if role == "primary" and w.active]
     primary_ids = {w.id for w in primaries}
@@ -101,7 +102,7 @@ def responsible_worker(session: Session, cell_id: int, at: dt.datetime) -> tuple
             backups = others + backups
         away = _absences(session, [primary.id] + [b.id for b in backups], at)
         if primary.id not in away:
-            return primary, f"{where}: primary worker {_who(primary)}{note}"
+            return primary, "primary", f"{where}: primary worker {_who(primary)}{note}"
         lead = f"{where}: primary {primary.code} on leave"
         tried: list[str] = []
         for absence in away[primary.id]:
@@ -114,18 +115,29 @@ def responsible_worker(session: Session, cell_id: int, at: dt.datetime) -> tuple
             if sub.id in away or _absences(session, [sub.id], at):
                 tried.append(f"substitute {sub.code} also away")
                 continue
-            return sub, f"{lead}, substitute {_who(sub)}{note}"
+            return sub, "substitute", f"{lead}, substitute {_who(sub)}{note}"
         extra = f" ({'; '.join(tried)})" if tried else ""
         for b in backups:
             if b.id not in away:
-                return b, f"{lead}{extra}, backup {_who(b)}{note}"
-        return None, f"{lead}{extra}, no substitute or backup on duty{note}"
+                return b, "substitute", f"{lead}{extra}, backup {_who(b)}{note}"
+        return None, "none", f"{lead}{extra}, no substitute or backup on duty{note}"
 
     away = _absences(session, [b.id for b in backups], at)
     for b in backups:
         if b.id not in away:
-            return b, f"{where}: no active primary, backup {_who(b)}{note}"
-    return None, f"{where}: no active primary and no backup on duty{note}"
+            return b, "substitute", f"{where}: no active primary, backup {_who(b)}{note}"
+    return None, "none", f"{where}: no active primary and no backup on duty{note}"
+
+
+def responsible_worker(session: Session, cell_id: int, at: dt.datetime) -> tuple[Worker | None, str]:
+    """The one worker on duty for ``cell_id`` at ``at``, and why (see ``responsible_on_duty``)."""
+    worker, _level, reason = responsible_on_duty(session, cell_id, at)
+    return worker, reason
+
+
+def cell_fallback(session: Session, cell_id: int, at: dt.datetime, why: str) -> Route:
+    """属地兜底 for a cell nobody is on duty for: its community's head, the street's, the district's staff."""
+    return _fallback(session, _ancestors(session, cell_id), ("community", "street", "district"), at, "fallback", why)
 
 
 def _ancestors(session: Session, area_id: int) -> dict[str, Area]:

@@ -92,11 +92,20 @@ def geocode_frame(index: CellIndex, df: pd.DataFrame, lon_col: str, lat_col: str
 
 def geocode_csv(index: CellIndex, src: str, dst: str, *, lon_col="lon", lat_col="lat", crs: CRS,
                 snap_m: float = 100.0, encoding: str | None = None, chunk_rows: int = 200_000,
-                progress: Callable[[int], None] | None = None) -> dict:
+                progress: Callable[[int], None] | None = None, extra: Callable | None = None,
+                extra_cols: tuple[str, ...] = (), output_encoding: str | None = None) -> dict:
+    """Geocode ``src`` into ``dst`` chunk by chunk. ``extra`` (a callable taking and returning a
+    chunk's result frame) adds columns ``extra_cols`` computed above this domain (e.g. the
+    responsible worker); ``dst`` is written in ``output_encoding`` (default UTF-8 with a BOM)."""
+    from gridmap.textio import csv_output_encoding
+
     enc = sniff_encoding(src, encoding)
+    out_enc = csv_output_encoding(output_encoding)
+    if out_enc == "gbk":
+        out_enc = "gb18030"
     stats = {"rows": 0, "located": 0, "snapped": 0, "outside": 0, "errors": 0}
     last = 0
-    with open(src, "r", encoding=enc, newline="") as fh, open(dst, "w", encoding="utf-8", newline="") as out:
+    with open(src, "r", encoding=enc, newline="") as fh, open(dst, "w", encoding=out_enc, newline="") as out:
         try:
             reader = pd.read_csv(fh, dtype=str, keep_default_na=False, chunksize=chunk_rows,
                                  on_bad_lines="warn", engine="c")
@@ -106,10 +115,12 @@ def geocode_csv(index: CellIndex, src: str, dst: str, *, lon_col="lon", lat_col=
                 if missing:
                     raise GeocodeError(f"{src}: no column {', '.join(map(repr, missing))}; columns are "
                                        f"{', '.join(chunk.columns[:20])} (use --lon-col/--lat-col)")
-                clash = [c for c in OUT_COLS if c in chunk.columns]
+                clash = [c for c in [*OUT_COLS, *extra_cols] if c in chunk.columns]
                 if clash:
                     raise GeocodeError(f"{src}: already has column(s) {', '.join(clash)}; rename them first")
                 res = geocode_frame(index, chunk, lon_col, lat_col, crs, snap_m)
+                if extra is not None:
+                    res = extra(res)
                 res.to_csv(out, index=False, header=first, quoting=csv.QUOTE_MINIMAL)
                 first = False
                 stats["rows"] += len(res)

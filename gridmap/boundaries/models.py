@@ -20,12 +20,25 @@ LEVELS = ("district", "street", "community", "cell")
 PARENT_LEVEL = {"street": "district", "community": "street", "cell": "community"}
 CHILD_LEVEL = {v: k for k, v in PARENT_LEVEL.items()}
 
+#: special-purpose cells (专属网格) and what they serve: "special" when the purpose is not said
+SPECIAL_CELL_KINDS = ("special", "school", "hospital", "market", "port", "industrial_park", "enterprise",
+                      "scenic_area")
 #: kinds allowed per level (shown in the UI as 区/县, 街道/镇/乡, 社区/村, 网格)
 KINDS = {
     "district": ("district", "county"),
     "street": ("street", "town", "township"),
     "community": ("residents", "village"),
-    "cell": ("base", "special"),
+    "cell": ("base",) + SPECIAL_CELL_KINDS,
+}
+#: the Chinese words boundary files use for the kinds (an import accepts either)
+KIND_ALIASES = {
+    "区": "district", "市辖区": "district", "县": "county", "县级市": "county",
+    "街道": "street", "街道办事处": "street", "镇": "town", "乡": "township", "民族乡": "township",
+    "社区": "residents", "居委会": "residents", "居民委员会": "residents", "村": "village",
+    "村委会": "village", "村民委员会": "village", "行政村": "village",
+    "基础网格": "base", "网格": "base", "专属网格": "special", "学校": "school", "医院": "hospital",
+    "市场": "market", "港口": "port", "码头": "port", "园区": "industrial_park", "产业园区": "industrial_park",
+    "企业": "enterprise", "景区": "scenic_area",
 }
 LEVEL_ZH = {"district": "区县", "street": "街道乡镇", "community": "社区村", "cell": "网格"}
 

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from gridmap.boundaries.checks import check_layer
 from gridmap.boundaries.io import BoundaryLayer, Problem
-from gridmap.boundaries.models import KINDS, LEVELS, PARENT_LEVEL, Area, AreaGeometry
+from gridmap.boundaries.models import KIND_ALIASES, KINDS, LEVELS, PARENT_LEVEL, Area, AreaGeometry
 from gridmap.db import utcnow
 from gridmap.geo.measure import areas_m2
 
@@ -129,6 +129,7 @@ def import_layer(session: Session, layer: BoundaryLayer, *, dry_run: bool = Fals
     # kinds
     allowed = KINDS[level]
     kinds = feats["kind"].where(feats["kind"].notna() & (feats["kind"].astype(str) != ""), DEFAULT_KIND[level])
+    kinds = kinds.map(lambda k: KIND_ALIASES.get(str(k).strip(), k))  # 街道, 镇, 专属网格, 学校 …
     for i in np.flatnonzero(~kinds.isin(allowed).values):
         f = feats.iloc[i]
         rep.problems.append(Problem("error", "bad_value",

@@ -11,7 +11,7 @@ import sys
 import click
 from flask.cli import with_appcontext
 
-from gridmap.cliutil import require_schema, sessionmaker
+from gridmap.cliutil import local_time, require_schema, sessionmaker
 
 from gridmap.accounts.actor import SYSTEM
 
@@ -97,7 +97,7 @@ def list_cmd(area, status, type_, overdue, limit, as_json):
         cell = h["cell"]["code"] if h["cell"] else "-"
         late = " OVERDUE" if h["overdue"] else ""
         click.echo(f"{h['number']}  {h['type_name']:<4} {h['severity_name']:<4} {h['status_name']:<6} cell {cell}  "
-                   f"due {(h['rectify_deadline'] or '-')[:16]}{late}  {h['title']}")
+                   f"due {local_time(h['rectify_deadline'], seconds=False)}{late}  {h['title']}")
     click.echo(f"{len(items)} of {total}")
 
 

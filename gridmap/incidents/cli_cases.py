@@ -17,6 +17,14 @@ from flask.cli import with_appcontext
 from gridmap.incidents.models import SOURCES, STATUSES
 
 
+def _pad(text: str, width: int) -> str:
+    """``text`` padded to ``width`` terminal columns (a Chinese character takes two)."""
+    import unicodedata
+
+    cols = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return text + " " * max(width - cols, 0)
+
+
 @click.group("cases", help="Cases (事件): import from CSV, list.")
 def cases_group():
     pass
@@ -24,7 +32,10 @@ def cases_group():
 
 @cases_group.command("import", help="Import cases from a CSV (UTF-8 or GBK) with columns external_id, category, "
                                     "description, lon, lat and optionally crs, address, reported_at, "
-                                    "reporter_name, reporter_phone, urgent, title. Re-running skips rows "
+                                    "reporter_name, reporter_phone, urgent, title (or the Chinese column names of "
+                                    "12345 exports: 工单编号, 问题分类, 诉求内容, 经度, 纬度, 事发地址, 受理时间 …). "
+                                    "The category may be its code, its standard code (事件0102, 部件0101) or its "
+                                    "exact Chinese name. Re-running skips rows "
                                     "imported before (same source and external_id); bad rows are listed by "
                                     "line number and the others imported.")
 @click.argument("csv_path", metavar="CSV", type=click.Path(dir_okay=False))
@@ -102,6 +113,7 @@ def list_cmd(status, cell, community, street, category, from_, to, overdue, sour
             who = lk.workers.get(c.assignee_worker_id, (None, None))[1] if c.assignee_worker_id else None
             who = who or (lk.departments.get(c.assignee_department_id, (None, None))[1]
                           if c.assignee_department_id else None) or "-"
-            click.echo(f"{c.number}  {c.status:<11} {cat[0]:<32} {cell_code:<16} {who:<10} {c.description[:40]}")
+            click.echo(f"{c.number}  {c.status:<11} {_pad(cat[1], 16)} {cell_code:<16} {_pad(who, 12)} "
+                       f"{c.description[:40]}")
         if not as_json:
             click.echo(f"{len(items)} of {total} case(s)", err=True)

@@ -32,10 +32,30 @@ def categories_load(path):
         click.echo(f"stored but not in the file (left as they are): {', '.join(rep['not_in_file'])}", err=True)
 
 
+@categories_group.command("route", help="Edit this city's 权责清单: route a category (code, standard code or "
+                                        "Chinese name) and its subcategories that shared its routing to a "
+                                        "department, or to the cell's grid worker with 'grid'.")
+@click.argument("category")
+@click.argument("department")
+@with_appcontext
+def categories_route(category, department):
+    from gridmap.db import transaction
+    from gridmap.incidents.categories import AmbiguousCategory, UnknownCategory, set_route
+
+    try:
+        with transaction(current_app.extensions["gridmap.sessionmaker"]) as s:
+            changed = set_route(s, category, department)
+    except (UnknownCategory, AmbiguousCategory, ValueError) as e:
+        raise click.ClickException(str(e)) from None
+    target = "the cell's grid worker" if department == "grid" else department
+    click.echo(f"{len(changed)} categor{'y' if len(changed) == 1 else 'ies'} now routed to {target}"
+               + (f": {', '.join(changed)}" if changed else ""))
+
+
 @categories_group.command("list", help="List the stored categories with their effective time limits.")
 @with_appcontext
 def categories_list():
-    from gridmap.incidents.categories import list_categories
+    from gridmap.incidents.categories import KIND_ZH, list_categories
 
     with current_app.extensions["gridmap.sessionmaker"]() as s:
         rows = list_categories(s)
@@ -46,6 +66,10 @@ def categories_list():
         limit = f"{r['limit_value']:g} {r['limit_unit']}" if r["limit_unit"] else "no limit"
         if r["limit_inherited_from"]:
             limit += f" (from {r['limit_inherited_from']})"
-        extra = f"\t→ {r['department']}" if r["department"] else ""
+        extra = f"\t→ {r['department']}" if r["department"] else "\t→ grid worker"
+        if r["std_code"]:
+            extra = f"\t{KIND_ZH.get(r['kind'], r['kind'])} {r['std_code']} ({r['std_source']})" + extra
+        if r["confirm_first"]:
+            extra += "\t(on-site verification before filing)"
         off = "" if r["active"] else "\t(inactive)"
         click.echo(f"{r['code']}\t{r['name']}\t{r['kind']}\t{limit}{extra}{off}")

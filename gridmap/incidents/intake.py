@@ -6,7 +6,10 @@ community/street/district, snapping within ``GRIDMAP_SNAP_M``; or an address mat
 register, accepted only at ``GRIDMAP_ADDRESS_MIN_SCORE`` or better, otherwise queued for manual
 placement: never a silent guess), routing it (``assign.router.route``, reason stored on the case),
 numbering it (``20261129-000042``: Asia/Shanghai date + id), the "report" history event, and
-auto-dispatch (lifecycle "file" + "dispatch" by the system) when it was routed to someone.
+auto-dispatch (lifecycle "file" + "dispatch" by the system) when it was routed to someone, unless
+its category asks for on-site verification first (核实: ``needs_confirmation``; the cell's worker
+on duty verifies with a photo within the category's confirm limit, then
+``file_after_confirmation`` files and dispatches).
 ``place_case`` is the supervisor's way out of the manual-placement queue.
 
 All writes of one intake happen in one savepoint: a case is written whole or not at all.
@@ -26,8 +29,10 @@ from sqlalchemy.orm import Session
 import gridmap.models  # noqa: F401  (every table mapped before the first query)
 from gridmap.accounts.actor import SYSTEM, Actor
 from gridmap.boundaries.models import Area
+from gridmap.config import setting
 from gridmap.db import utcnow
 from gridmap.geo.coords import CRS, CRSError, parse_crs
+from gridmap.incidents.categories import AmbiguousCategory, UnknownCategory, get_category
 from gridmap.incidents.models import SOURCES, Case, Category
 
 TIMEZONE = ZoneInfo("Asia/Shanghai")
@@ -134,16 +139,18 @@ def number(value, label: str) -> float:
 
 
 def find_category(session: Session, code) -> Category:
-    """The active category with this code; IntakeError("category") listing close matches otherwise."""
+    """The active category named by ``code``: its internal code, standard code (``0102``, ``事件0102``)
+    or exact name (``垃圾满溢``); IntakeError("category") listing close matches, or naming every
+    category an ambiguous standard code fits, otherwise."""
     if code is None or (isinstance(code, str) and not code.strip()):
-        raise IntakeError("category", "category is required (a category code)", 400)
+        raise IntakeError("category", "category is required (a category code, standard code or name)", 400)
     if not isinstance(code, str):
-        raise IntakeError("category", f"category must be a code (text), got {type(code).__name__}", 400)
-    from gridmap.incidents.categories import UnknownCategory, get_category
-
+        raise IntakeError("category", f"category must be a code or a name (text), got {type(code).__name__}", 400)
     code = code.strip()
     try:
         cat = get_category(session, code)
+    except AmbiguousCategory as e:
+        raise IntakeError("category", str(e)) from None
     except UnknownCategory as e:
         if not session.scalar(select(Category.id).limit(1)):
             raise IntakeError("category", f"unknown category {code!r}: no categories are loaded") from None
@@ -323,12 +330,64 @@ def routing_dict(r) -> dict:
     return {"worker_id": r.worker_id, "department_id": r.department_id, "level": r.level, "reason": r.reason}
 
 
-def _auto_dispatch(session: Session, case: Case, now: dt.datetime) -> Case:
+def _auto_dispatch(session: Session, case: Case, now: dt.datetime, how: str = "on intake") -> Case:
+    """File and dispatch by the system. When no deadline can be set (a year without calendar data)
+    the case stays filed, and a history note says why: a supervisor dispatches it once the calendar
+    is loaded; the report itself is never lost."""
     from gridmap.incidents import lifecycle
+    from gridmap.incidents.history import append_event
 
-    case = lifecycle.apply_action(session, case.id, "file", SYSTEM, comment="auto-filed on intake", now=now)
-    case = lifecycle.apply_action(session, case.id, "dispatch", SYSTEM, comment="auto-dispatched on intake",
-                                  now=now)
+    if case.status == "reported":
+        case = lifecycle.apply_action(session, case.id, "file", SYSTEM, comment=f"auto-filed {how}", now=now)
+    try:
+        with session.begin_nested():
+            case = lifecycle.apply_action(session, case.id, "dispatch", SYSTEM, comment=f"auto-dispatched {how}",
+                                          now=now)
+    except lifecycle.CalendarRefused as e:
+        session.refresh(case)
+        append_event(session, case, "note", SYSTEM, from_status=case.status, to_status=case.status,
+                     comment=f"not dispatched: {e}", at=now)
+    return case
+
+
+def needs_confirmation(category: Category, source: str) -> bool:
+    """Whether a report waits for on-site verification (核实) before filing: the category asks for it,
+    the city has it on (GRIDMAP_CONFIRM), and the report does not come from a worker's own patrol."""
+    return bool(setting("CONFIRM")) and bool(category.confirm_first) and source != "patrol"
+
+
+def _confirmation(session: Session, placement: Placement, category: Category, r, now: dt.datetime):
+    """(worker id who verifies on site, deadline) for a report that needs it: the cell's worker on duty."""
+    from gridmap.assign.calendar import CalendarGap, add_limit
+    from gridmap.assign.router import responsible_worker
+    from gridmap.incidents.categories import effective_confirm_limit
+
+    worker_id = r.worker_id if r.level == "cell" else None
+    if worker_id is None and placement.cell_id is not None:
+        w, _why = responsible_worker(session, placement.cell_id, now)
+        worker_id = w.id if w is not None else None
+    lim = effective_confirm_limit(category)
+    if lim is None:
+        raise IntakeError("category", f"category {category.code} asks for on-site verification but has no "
+                                      f"confirm_limit", 409)
+    try:
+        deadline = add_limit(session, now, lim.value, lim.unit)
+    except CalendarGap as e:
+        raise IntakeError("reported_at", str(e), 409) from None
+    return worker_id, deadline
+
+
+def file_after_confirmation(session: Session, case: Case, *, auto_dispatch: bool = True,
+                            now: dt.datetime | None = None) -> Case:
+    """After the on-site verification (lifecycle "confirm"): the system files the case and, when it
+    is routed and the city auto-dispatches, dispatches it (in the caller's transaction)."""
+    now = now or utcnow()
+    if case.status != "reported" or case.confirmed_at is None or not auto_dispatch:
+        return case
+    from gridmap.assign.router import Route
+
+    if is_routed(Route(case.assignee_worker_id, case.assignee_department_id, case.assignee_level or "", "")):
+        return _auto_dispatch(session, case, now, "after on-site verification")
     return case
 
 
@@ -364,6 +423,9 @@ def create_case(session: Session, data: dict, actor: Actor, *, source: str, now:
                                              f"already: {dup}", 409)
     placement = _place(session, data.get("location"), data.get("address"))
     r = route_placement(session, placement, category, now)
+    confirm_worker_id = confirm_deadline = None
+    if needs_confirmation(category, source):
+        confirm_worker_id, confirm_deadline = _confirmation(session, placement, category, r, now)
 
     try:
         with session.begin_nested():
@@ -378,15 +440,18 @@ def create_case(session: Session, data: dict, actor: Actor, *, source: str, now:
                 street_id=placement.street_id, district_id=placement.district_id, snapped=placement.snapped,
                 distance_m=None if placement.distance_m is None else round(placement.distance_m, 2),
                 assignee_worker_id=r.worker_id, assignee_department_id=r.department_id,
-                assignee_level=r.level, route_reason=_clip(r.reason), reported_at=now, updated_at=now, version=1)
+                assignee_level=r.level, route_reason=_clip(r.reason), reported_at=now, updated_at=now, version=1,
+                confirm_worker_id=confirm_worker_id, confirm_deadline_at=confirm_deadline)
             session.add(case)
             session.flush()
             case.number = case_number(now, case.id)
             session.flush()
+            confirm = ({"confirm": {"worker_id": confirm_worker_id, "deadline": confirm_deadline}}
+                       if confirm_deadline is not None else {})
             append_event(session, case, "report", actor, to_status="reported", lon=placement.lon, lat=placement.lat,
-                         data={"source": source, "routing": routing_dict(r), "location": placement.as_dict()},
-                         at=now)
-            if auto_dispatch and is_routed(r):
+                         data={"source": source, "routing": routing_dict(r), "location": placement.as_dict(),
+                               **confirm}, at=now)
+            if auto_dispatch and is_routed(r) and confirm_deadline is None:
                 case = _auto_dispatch(session, case, now)
     except IntegrityError:
         if external_id:

@@ -29,7 +29,17 @@ Main path (GB/T 30428): reported →file→ filed →dispatch→ dispatched →a
 - ``self_handle`` 自行处置 (reported → handled by a grid worker on the spot: ``self_handled``,
   ``filed_at`` = ``handled_at`` = now, the worker becomes assignee and handler; no deadline);
 - ``park`` 挂账 (filed/dispatched/in_progress → parked) and ``unpark`` (back to the status it was
-  parked from; the deadline moves by the time spent parked: the clock stops while parked).
+  parked from; the deadline moves by the time spent parked: the clock stops while parked);
+- 核实 ``confirm`` (reported, status kept, ``confirmed_at`` set; needs ``data.photo_id``, a photo of the
+  case taken on site) and ``refute`` (reported → rejected, reason required), by the worker named in
+  ``confirm_worker_id`` or a supervisor, only for a report waiting for on-site verification
+  (``confirm_deadline_at`` set at intake); until then the system may not ``file`` it.
+
+Timeliness: ``feedback``/``self_handle`` set ``handled_on_time`` (handled_at <= deadline_at: 按期处置,
+judged at handling); ``confirm``/``refute``, ``file``, ``dispatch`` and the checks write ``on_time`` on
+their history event (``gridmap.incidents.timeliness``). A deadline that needs a year without calendar
+data raises ``CalendarRefused`` (409, naming the year) unless GRIDMAP_CALENDAR_FALLBACK; an approved
+extension adds ``data.extension`` or GRIDMAP_EXTENSION_LIMIT ("VALUE UNIT"), else the category's limit.
 
 Who: "assignee" = the assigned worker (or a department user of the assigned department);
 "supervisor" = head, community, street, district, city, admin; "worker" = a grid worker or head
@@ -64,7 +74,10 @@ from gridmap.assign.models import Department, Worker
 from gridmap.db import utcnow
 from gridmap.incidents.categories import effective_limit
 from gridmap.incidents.history import append_event
-from gridmap.incidents.models import Case, CaseEvent
+from gridmap.assign.calendar import CalendarGap, add_limit
+from gridmap.config import setting
+from gridmap.incidents.models import Case, CaseEvent, CasePhoto
+from gridmap.incidents.timeliness import Judgement, judge, judge_confirm, parse_limit
 
 SUPERVISOR_ROLES = frozenset({"head", "community", "street", "district", "city", "admin"})
 SELF_HANDLE_ROLES = frozenset({"worker", "head"})
@@ -98,6 +111,12 @@ class CaseNotFound(TransitionError):
     status = 404
 
 
+class CalendarRefused(TransitionError):
+    """No deadline can be set: a year without calendar data (HTTP 409; the message names the year)."""
+
+    status = 409
+
+
 class ActionInputError(TransitionError):
     """Unknown action, missing comment or bad ``data`` (HTTP 400)."""
 
@@ -118,6 +137,8 @@ def _t(froms: str, to: str, who: str, **kw) -> dict[str, Transition]:
 
 
 TRANSITIONS: dict[str, dict[str, Transition]] = {
+    "confirm":           _t("reported", "=", "confirmer supervisor"),
+    "refute":            _t("reported", "rejected", "confirmer supervisor", comment=True),
     "file":              _t("reported", "filed", "supervisor system"),
     "reject":            _t("reported filed", "rejected", "supervisor", comment=True),
     "mark_duplicate":    _t("reported filed", "rejected", "supervisor"),
@@ -142,7 +163,7 @@ ACTIONS = tuple(TRANSITIONS)
 
 _WHO_TEXT = {"assignee": "the assignee", "supervisor": "a supervisor (" + ", ".join(sorted(SUPERVISOR_ROLES)) + ")",
              "worker": "a grid worker or head responsible for the cell", "reporter": "the reporter",
-             "system": "the system"}
+             "system": "the system", "confirmer": "the worker asked to verify the report on site"}
 
 
 # ------------------------------------------------------------------------------ who and scope
@@ -160,6 +181,8 @@ def _is(token: str, case: Case, actor: Actor) -> bool:
         return actor.role in SELF_HANDLE_ROLES and actor.worker_id is not None
     if token == "reporter":
         return actor.user_id is not None and actor.user_id == case.reporter_user_id
+    if token == "confirmer":
+        return actor.worker_id is not None and actor.worker_id == case.confirm_worker_id
     raise AssertionError(f"unknown who-token {token!r}")
 
 
@@ -204,6 +227,14 @@ def _guard_problem(session: Session, case: Case, actor: Actor, action: str, tr: 
         return f"case {case.id} already has an extension request waiting for approval"
     if action in ("approve_extension", "deny_extension") and not case.extension_pending:
         return f"case {case.id} has no extension request to {action.split('_')[0]}"
+    if action in ("confirm", "refute") and case.confirm_deadline_at is None:
+        return f"case {case.id} does not wait for on-site verification (its category files at once)"
+    if action in ("confirm", "refute") and case.confirmed_at is not None:
+        return f"case {case.id} was verified on site already"
+    if (action == "file" and actor.is_system and case.confirm_deadline_at is not None
+            and case.confirmed_at is None):
+        return (f"case {case.id} waits for on-site verification (核实) by the cell's worker until "
+                f"{case.confirm_deadline_at.isoformat()} before it can be filed")
     if action == "escalate" and (case.escalation_level or 0) >= MAX_ESCALATION_LEVEL:
         return f"case {case.id} is already escalated to the district (level {MAX_ESCALATION_LEVEL})"
     if tr.not_handler:
@@ -219,6 +250,7 @@ class _Effect(NamedTuple):
     values: dict[str, Any]
     details: dict[str, Any]
     to: str | None = None  # overrides the table's target (unpark)
+    on_time: bool | None = None  # the step's timeliness (confirm, file, dispatch, check), on its event
 
 
 def _int(data: dict, key: str, what: str) -> int | None:
@@ -252,18 +284,56 @@ def _assignee_from_data(session: Session, data: dict, action: str) -> dict[str, 
             "route_reason": str(reason)[:300] if reason else None}
 
 
-def _deadline(session: Session, case: Case, start: dt.datetime) -> tuple[dt.datetime | None, dict]:
-    lim = effective_limit(case.category) if case.category is not None else None
-    if lim is None:
-        return None, {"limit": None}
-    from gridmap.assign.calendar import add_limit  # written alongside; imported when first needed
+def _deadline(session: Session, case: Case, start: dt.datetime, *, limit: tuple[float, str] | None = None
+              ) -> tuple[dt.datetime | None, dict]:
+    """The deadline ``limit`` (default: the category's effective limit) after ``start``; a year
+    without calendar data is refused (TransitionError naming it) unless the fallback is on, whose
+    warning goes into the details."""
+    if limit is None:
+        lim = effective_limit(case.category) if case.category is not None else None
+        if lim is None:
+            return None, {"limit": None}
+        value, unit, about = lim.value, lim.unit, {"from_category": lim.from_code}
+    else:
+        (value, unit), about = limit, {"from_setting": "GRIDMAP_EXTENSION_LIMIT"}
+    warnings: list[str] = []
+    try:
+        deadline = add_limit(session, start, value, unit, warnings=warnings)
+    except CalendarGap as e:
+        raise CalendarRefused(f"case {case.id}: {e}") from None
+    details = {"limit": {"value": value, "unit": unit, **about}}
+    if warnings:
+        details["calendar_warning"] = "; ".join(warnings)
+    return deadline, details
 
-    return add_limit(session, start, lim.value, lim.unit), {
-        "limit": {"value": lim.value, "unit": lim.unit, "from_category": lim.from_code}}
+
+def _fx_confirm(session, case, actor, comment, data, now):
+    photo_id = _int(data, "photo_id", "a photo of this case taken on site")
+    if photo_id is None:
+        raise ActionInputError("confirm (核实) needs data.photo_id: upload the on-site photo to the case first")
+    photo = session.get(CasePhoto, photo_id)
+    if photo is None or photo.case_id != case.id:
+        raise ActionInputError(f"confirm: case {case.id} has no photo {photo_id}")
+    j = judge_confirm(case, now)
+    return _Effect({"confirmed_at": now}, {"photo_id": photo_id, **j.details("confirm")}, on_time=j.on_time)
+
+
+def _fx_refute(session, case, actor, comment, data, now):
+    j = judge_confirm(case, now)
+    return _Effect({"confirmed_at": now}, {"reason": comment, **j.details("confirm")}, on_time=j.on_time)
+
+
+def _judge_step(session, case, actor, data, step, now):
+    """The step's timeliness; not judged for the system's filing of imported history (``data.imported``
+    honoured from the system only: a user cannot opt out of being judged)."""
+    if actor.is_system and data.get("imported"):
+        return Judgement(None, None, None)
+    return judge(session, case, step, now)
 
 
 def _fx_file(session, case, actor, comment, data, now):
-    return _Effect({"filed_at": now}, {})
+    j = _judge_step(session, case, actor, data, "file", now)
+    return _Effect({"filed_at": now}, j.details("file"), on_time=j.on_time)
 
 
 def _fx_reject(session, case, actor, comment, data, now):
@@ -295,9 +365,11 @@ def _fx_dispatch(session, case, actor, comment, data, now):
     deadline, details = _deadline(session, case, now)
     values = {**new, "dispatched_at": now, "deadline_at": deadline, "accepted_at": None, "overdue": False,
               "extension_pending": False}
-    return _Effect(values, {**details, "deadline_at": deadline, "assignee_worker_id": new["assignee_worker_id"],
+    j = _judge_step(session, case, actor, data, "dispatch", now)
+    return _Effect(values, {**details, **j.details("dispatch"), "deadline_at": deadline,
+                            "assignee_worker_id": new["assignee_worker_id"],
                             "assignee_department_id": new["assignee_department_id"],
-                            "level": new["assignee_level"], "reason": new["route_reason"]})
+                            "level": new["assignee_level"], "reason": new["route_reason"]}, on_time=j.on_time)
 
 
 def _fx_accept(session, case, actor, comment, data, now):
@@ -355,9 +427,23 @@ def _fx_request_extension(session, case, actor, comment, data, now):
     return _Effect({"extension_pending": True}, {"reason": comment, "deadline_at": case.deadline_at})
 
 
+def _extension_limit(data: dict) -> tuple[float, str] | None:
+    """How long an extension adds: ``data.extension`` ("VALUE UNIT", the approver's choice), else
+    GRIDMAP_EXTENSION_LIMIT, else None (the category's limit once more)."""
+    raw = data.get("extension")
+    if raw is None or raw == "":
+        raw = setting("EXTENSION_LIMIT")
+        if not raw:
+            return None
+    try:
+        return parse_limit(raw, "data.extension" if data.get("extension") else "GRIDMAP_EXTENSION_LIMIT")
+    except ValueError as e:
+        raise ActionInputError(str(e)) from None
+
+
 def _fx_approve_extension(session, case, actor, comment, data, now):
     base = case.deadline_at or now
-    deadline, details = _deadline(session, case, base)
+    deadline, details = _deadline(session, case, base, limit=_extension_limit(data))
     if deadline is None:
         raise TransitionError(f"case {case.id}: its category has no time limit, so there is no deadline to extend")
     count = (case.extension_count or 0) + 1
@@ -392,12 +478,15 @@ def _fx_unpark(session, case, actor, comment, data, now):
 
 
 def _fx_feedback(session, case, actor, comment, data, now):
-    return _Effect({"handled_at": now, "handled_by_worker_id": actor.worker_id, "extension_pending": False}, {})
+    on_time = case.deadline_at is None or now <= case.deadline_at  # 按期处置: judged at handling
+    return _Effect({"handled_at": now, "handled_by_worker_id": actor.worker_id, "extension_pending": False,
+                    "handled_on_time": on_time}, {"handled_on_time": on_time, "deadline_at": case.deadline_at})
 
 
 def _fx_self_handle(session, case, actor, comment, data, now):
     values = {"filed_at": case.filed_at or now, "handled_at": now, "handled_by_worker_id": actor.worker_id,
-              "self_handled": True, "assignee_worker_id": actor.worker_id, "assignee_department_id": None}
+              "self_handled": True, "assignee_worker_id": actor.worker_id, "assignee_department_id": None,
+              "handled_on_time": True}
     return _Effect(values, {})
 
 
@@ -409,14 +498,17 @@ def _fx_verify_pass(session, case, actor, comment, data, now):
     on_time = case.deadline_at is None or now <= case.deadline_at
     values = {"closed_at": now, "closed_on_time": on_time, "overdue": bool(case.overdue or not on_time),
               "extension_pending": False}
-    return _Effect(values, {"closed_on_time": on_time, "deadline_at": case.deadline_at})
+    j = judge(session, case, "check", now)
+    return _Effect(values, {"closed_on_time": on_time, "deadline_at": case.deadline_at, **j.details("check")},
+                   on_time=j.on_time)
 
 
 def _fx_verify_fail(session, case, actor, comment, data, now):
     count = (case.rework_count or 0) + 1
-    values = {"rework_count": count, "handled_at": None,
+    values = {"rework_count": count, "handled_at": None, "handled_on_time": None,
               "assignee_worker_id": case.assignee_worker_id or case.handled_by_worker_id}
-    return _Effect(values, {"rework_count": count, "reason": comment})
+    j = judge(session, case, "check", now)
+    return _Effect(values, {"rework_count": count, "reason": comment, **j.details("check")}, on_time=j.on_time)
 
 
 def _fx_evaluate(session, case, actor, comment, data, now):
@@ -428,7 +520,7 @@ def _fx_evaluate(session, case, actor, comment, data, now):
 
 
 _EFFECTS = {
-    "file": _fx_file, "reject": _fx_reject, "mark_duplicate": _fx_mark_duplicate, "dispatch": _fx_dispatch,
+    "confirm": _fx_confirm, "refute": _fx_refute, "file": _fx_file, "reject": _fx_reject, "mark_duplicate": _fx_mark_duplicate, "dispatch": _fx_dispatch,
     "accept": _fx_accept, "return": _fx_return, "reassign": _fx_reassign, "escalate": _fx_escalate,
     "request_extension": _fx_request_extension, "approve_extension": _fx_approve_extension,
     "deny_extension": _fx_deny_extension, "park": _fx_park, "unpark": _fx_unpark, "feedback": _fx_feedback,
@@ -499,7 +591,7 @@ def apply_action(session: Session, case_id: int, action: str, actor: Actor, *, c
                             f"(you saw version {version}, {from_status}); reload it and try again")
     session.refresh(case)
     append_event(session, case, action, actor, from_status=from_status, to_status=to, comment=comment,
-                 lon=lon, lat=lat, data={**data, **eff.details} or None, at=now)
+                 lon=lon, lat=lat, data={**data, **eff.details} or None, at=now, on_time=eff.on_time)
     return case
 
 

@@ -27,10 +27,30 @@ named timestamp falls inside it.
   cases have no dispatch and are left out).
 - 自行处置数 ``self_handled``: self-handled cases filed in the period.
 - 满意度 ``satisfaction_mean`` / ``satisfaction_count``: over cases evaluated in the period.
+- 按期处置率 ``on_time_handling_rate`` = handled on time / due to handle, judged at handling (apart from
+  按期结案率, so a late check does not blame the handler): handled on time = cases whose (last)
+  handling is in the period with ``handled_at <= deadline_at`` (``handled_on_time``; self-handled
+  cases are on time); due to handle = cases handled in the period + cases whose deadline fell in the
+  period and that were not handled before it began; parked and rejected cases excluded.
+- 按时立案率 ``timely_filing_rate`` = file events in the period on time / file events in the period
+  that were judged (``case_events.on_time`` not null: filing within ``GRIDMAP_FILING_LIMIT`` of the
+  report, or of the on-site verification when the category needs one; self-handled cases have no
+  file event).
+- 按时派遣率 ``timely_dispatch_rate`` = dispatch events on time / judged dispatch events in the period
+  (within ``GRIDMAP_DISPATCH_LIMIT`` of filing, or of the last return).
+- 按时核查率 ``timely_verify_rate`` = checks (verify_pass + verify_fail events) on time / judged checks in
+  the period (within ``GRIDMAP_CHECK_LIMIT`` of the handling they check).
+- 按时核实率 ``timely_confirm_rate`` = on-site verifications (confirm + refute events) within the
+  category's confirm limit / judged verifications in the period.
+- 有效上报率 ``valid_report_rate`` = valid reports / decided reports, over cases reported
+  (``reported_at``) in the period: valid = filed (``filed_at`` set; self-handled included) and not
+  rejected; decided = filed or rejected (duplicates and refuted reports are rejected); reports still
+  waiting for a decision are left out.
 
 Groups: ``none`` (one row), ``cell``, ``community``, ``street`` (the case's area), ``worker``: the
 worker who handled the case, else its current assignee; return events count for the worker who
-returned the case. Rates are None when their denominator is 0.
+returned the case; ``department``: the case's current assignee department (cases with the grid
+worker in the no-department row). Rates are None when their denominator is 0.
 """
 from __future__ import annotations
 
@@ -40,11 +60,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Integer, and_, case, cast, extract, func, or_, select, true
 from sqlalchemy.orm import Session
 
-from gridmap.assign.models import Worker
+from gridmap.assign.models import Department, Worker
 from gridmap.boundaries.models import Area
 from gridmap.incidents.models import Case, CaseEvent
 
-GROUP_BY = ("none", "worker", "cell", "community", "street")
+GROUP_BY = ("none", "worker", "cell", "community", "street", "department")
+#: event actions whose ``on_time`` makes a timeliness rate
+TIMELY_EVENTS = {"timely_filing": ("file",), "timely_dispatch": ("dispatch",),
+                 "timely_verify": ("verify_pass", "verify_fail"), "timely_confirm": ("confirm", "refute")}
 MAX_DAYS = 3660
 
 
@@ -77,6 +100,21 @@ def definitions(exclude_extended: bool = False) -> dict[str, str]:
         "satisfaction_mean": "mean satisfaction 1–5 over cases evaluated in the period (satisfaction_count of them)",
         "group_worker": "by worker: the worker who handled the case, else its current assignee; returns count "
                         "for the worker who returned the case",
+        "group_department": "by department: the case's current assignee department (no department: the grid "
+                            "worker's cases)",
+        "on_time_handling_rate": "按期处置率 = handled on time (handled_at <= deadline_at, judged at handling; "
+                                 "self-handled on time) / due to handle (handled in the period + deadline in the "
+                                 "period and not handled before it; parked and rejected excluded)",
+        "timely_filing_rate": "按时立案率 = file events on time / judged file events in the period (within "
+                              "GRIDMAP_FILING_LIMIT of the report, or of the on-site verification)",
+        "timely_dispatch_rate": "按时派遣率 = dispatch events on time / judged dispatch events in the period "
+                                "(within GRIDMAP_DISPATCH_LIMIT of filing or of the last return)",
+        "timely_verify_rate": "按时核查率 = checks (verify_pass + verify_fail) on time / judged checks in the period "
+                              "(within GRIDMAP_CHECK_LIMIT of the handling checked)",
+        "timely_confirm_rate": "按时核实率 = on-site verifications (confirm + refute) within the category's limit / "
+                               "judged verifications in the period",
+        "valid_report_rate": "有效上报率 = valid reports (filed and not rejected) / decided reports (filed or "
+                             "rejected), over cases reported in the period; undecided reports left out",
     }
 
 
@@ -104,7 +142,8 @@ def _seconds(dialect: str, later, earlier):
 
 def _case_key(group_by: str):
     return {"none": None, "worker": func.coalesce(Case.handled_by_worker_id, Case.assignee_worker_id),
-            "cell": Case.cell_id, "community": Case.community_id, "street": Case.street_id}[group_by]
+            "cell": Case.cell_id, "community": Case.community_id, "street": Case.street_id,
+            "department": Case.assignee_department_id}[group_by]
 
 
 def compute_metrics(session: Session, *, group_by: str = "none", date_from: dt.date, date_to: dt.date,
@@ -133,6 +172,12 @@ def compute_metrics(session: Session, *, group_by: str = "none", date_from: dt.d
     accepted = and_(within(Case.accepted_at), Case.dispatched_at.isnot(None))
     handled_dispatched = and_(handled, Case.dispatched_at.isnot(None), Case.self_handled.is_(False))
     evaluated = and_(within(Case.evaluated_at), Case.satisfaction.isnot(None))
+    live = Case.status.notin_(("parked", "rejected"))
+    due_handle = and_(live, or_(handled, and_(within(Case.deadline_at),
+                                              or_(Case.handled_at.is_(None), Case.handled_at >= start))))
+    reported = within(Case.reported_at)
+    decided = and_(reported, or_(Case.filed_at.isnot(None), Case.status == "rejected"))
+    valid = and_(reported, Case.filed_at.isnot(None), Case.status != "rejected")
 
     key = _case_key(group_by)
     measures = [
@@ -150,9 +195,14 @@ def compute_metrics(session: Session, *, group_by: str = "none", date_from: dt.d
         func.avg(case((handled_dispatched, _seconds(dialect, Case.handled_at, Case.dispatched_at)))).label("handle_s"),
         func.avg(case((evaluated, Case.satisfaction))).label("satisfaction_mean"),
         n(evaluated).label("satisfaction_count"),
+        n(due_handle).label("due_handle"),
+        n(and_(due_handle, handled, Case.handled_on_time.is_(True))).label("handled_on_time"),
+        n(decided).label("reports_decided"),
+        n(valid).label("reports_valid"),
     ]
     any_in_period = or_(*(within(c) for c in (Case.filed_at, Case.deadline_at, Case.closed_at, Case.handled_at,
-                                               Case.dispatched_at, Case.accepted_at, Case.evaluated_at)))
+                                               Case.dispatched_at, Case.accepted_at, Case.evaluated_at,
+                                               Case.reported_at)))
     q = select(*([key.label("k")] if key is not None else []), *measures).where(scope, any_in_period)
     if key is not None:
         q = q.group_by(key)
@@ -164,12 +214,17 @@ def compute_metrics(session: Session, *, group_by: str = "none", date_from: dt.d
     ev_key = key
     if group_by == "worker":
         ev_key = case((CaseEvent.action == "return", CaseEvent.actor_worker_id), else_=key)
+    timely = []
+    for name, actions in TIMELY_EVENTS.items():
+        judged = and_(CaseEvent.action.in_(actions), CaseEvent.on_time.isnot(None))
+        timely += [n(judged).label(f"{name}_judged"), n(and_(judged, CaseEvent.on_time.is_(True))).label(f"{name}_ok")]
+    ev_actions = {"return", "verify_pass", "verify_fail"} | {a for acts in TIMELY_EVENTS.values() for a in acts}
     eq = (select(*([ev_key.label("k")] if ev_key is not None else []),
                  n(CaseEvent.action == "return").label("returned"),
                  n(CaseEvent.action == "verify_pass").label("verify_passed"),
-                 n(CaseEvent.action.in_(("verify_pass", "verify_fail"))).label("verified"))
+                 n(CaseEvent.action.in_(("verify_pass", "verify_fail"))).label("verified"), *timely)
           .select_from(CaseEvent).join(Case, Case.id == CaseEvent.case_id)
-          .where(scope, within(CaseEvent.at), CaseEvent.action.in_(("return", "verify_pass", "verify_fail"))))
+          .where(scope, within(CaseEvent.at), CaseEvent.action.in_(sorted(ev_actions))))
     if ev_key is not None:
         eq = eq.group_by(ev_key)
     events = {r.get("k"): dict(r) for r in session.execute(eq).mappings()}
@@ -187,7 +242,7 @@ def compute_metrics(session: Session, *, group_by: str = "none", date_from: dt.d
 def _labels(session: Session, group_by: str, ids: list[int]) -> dict[int, tuple[str, str]]:
     if not ids or group_by == "none":
         return {}
-    model = Worker if group_by == "worker" else Area
+    model = {"worker": Worker, "department": Department}.get(group_by, Area)
     return {i: (code, name) for i, code, name in
             session.execute(select(model.id, model.code, model.name).where(model.id.in_(ids)))}
 
@@ -203,7 +258,9 @@ def _hours(seconds) -> float | None:
 def _row(group_by: str, k, labels: dict, r: dict, e: dict) -> dict:
     c = {name: int(r.get(name) or 0) for name in ("filed", "due", "closed", "closed_on_time", "on_time_due",
                                                   "extended", "handled", "reworked", "dispatched",
-                                                  "self_handled", "satisfaction_count")}
+                                                  "self_handled", "satisfaction_count", "due_handle",
+                                                  "handled_on_time", "reports_decided", "reports_valid")}
+    tm = {name: (int(e.get(f"{name}_ok") or 0), int(e.get(f"{name}_judged") or 0)) for name in TIMELY_EVENTS}
     returned, verified, passed = (int(e.get(x) or 0) for x in ("returned", "verified", "verify_passed"))
     received = returned + c["dispatched"]
     group = None
@@ -227,4 +284,11 @@ def _row(group_by: str, k, labels: dict, r: dict, e: dict) -> dict:
         "avg_handle_hours": _hours(r.get("handle_s")),
         "satisfaction_mean": None if mean is None else float(mean),
         "satisfaction_count": c["satisfaction_count"],
+        "due_to_handle": c["due_handle"], "handled_on_time": c["handled_on_time"],
+        "on_time_handling_rate": _ratio(c["handled_on_time"], c["due_handle"]),
+        **{f"{name}_count": ok for name, (ok, _j) in tm.items()},
+        **{f"{name}_denominator": j for name, (_ok, j) in tm.items()},
+        **{f"{name}_rate": _ratio(ok, j) for name, (ok, j) in tm.items()},
+        "reports_decided": c["reports_decided"], "reports_valid": c["reports_valid"],
+        "valid_report_rate": _ratio(c["reports_valid"], c["reports_decided"]),
     }

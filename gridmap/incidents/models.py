@@ -37,6 +37,15 @@ class Category(Base):
     limit_unit: Mapped[str | None] = mapped_column(String(20))
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # numeric class code (GB/T 30428 / CJ/T 214 layout: 2-digit main class, 4-digit subclass) and
+    # where it comes from: "standard" (the standard's own code) or "local" (a local extension)
+    std_code: Mapped[str | None] = mapped_column(String(4), index=True)
+    std_source: Mapped[str | None] = mapped_column(String(8))
+    # on-site verification (核实) by the cell's worker before filing, with its own time limit
+    confirm_first: Mapped[bool] = mapped_column(Boolean, default=False)
+    confirm_limit_value: Mapped[float | None] = mapped_column(Float)
+    confirm_limit_unit: Mapped[str | None] = mapped_column(String(20))
+    filing_criteria: Mapped[str | None] = mapped_column(Text)  # 立案标准, shown to whoever files
 
     parent = relationship("Category", remote_side=[id])
     department = relationship("Department")
@@ -105,6 +114,11 @@ class Case(Base):
     self_handled: Mapped[bool] = mapped_column(Boolean, default=False)
     overdue: Mapped[bool] = mapped_column(Boolean, default=False)
     closed_on_time: Mapped[bool | None] = mapped_column(Boolean)
+    handled_on_time: Mapped[bool | None] = mapped_column(Boolean)  # handled_at <= deadline_at, at handling
+    # on-site verification before filing (核实): who, by when, when done
+    confirm_worker_id: Mapped[int | None] = mapped_column(ForeignKey("workers.id"))
+    confirm_deadline_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     extension_count: Mapped[int] = mapped_column(Integer, default=0)
     extension_pending: Mapped[bool] = mapped_column(Boolean, default=False)
     rework_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -138,6 +152,7 @@ class CaseEvent(Base):
     lon: Mapped[float | None] = mapped_column(Float)
     lat: Mapped[float | None] = mapped_column(Float)
     data: Mapped[str | None] = mapped_column(Text)  # JSON details (routing, deadline, escalation …)
+    on_time: Mapped[bool | None] = mapped_column(Boolean)  # steps with a time limit: confirm, file, dispatch, check
 
     case: Mapped[Case] = relationship(back_populates="events")
 

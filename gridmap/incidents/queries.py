@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, or_, select
@@ -21,6 +21,8 @@ from gridmap.accounts.actor import Actor
 from gridmap.assign.models import Department, Worker
 from gridmap.boundaries.models import Area
 from gridmap.db import utcnow
+from gridmap.incidents.categories import KIND_ZH
+from gridmap.incidents.category_lookup import AmbiguousCategory, CategoryResolver, UnknownCategory
 from gridmap.incidents.models import STATUSES, Case, Category
 
 TIMEZONE = ZoneInfo("Asia/Shanghai")
@@ -52,10 +54,12 @@ def _area_id(session: Session, level: str, code: str) -> int:
 
 
 def category_ids_with_children(session: Session, code: str) -> list[int]:
+    """The category named by ``code`` (internal code, standard code or exact name) and all below it."""
+    try:
+        root = CategoryResolver.load(session).resolve(code).id
+    except (UnknownCategory, AmbiguousCategory) as e:
+        raise QueryError("category", str(e)) from None
     rows = session.execute(select(Category.id, Category.code, Category.parent_id)).all()
-    root = next((r.id for r in rows if r.code == code.strip()), None)
-    if root is None:
-        raise QueryError("category", f"unknown category {code.strip()!r}")
     children: dict[int, list[int]] = {}
     for r in rows:
         if r.parent_id is not None:
@@ -213,6 +217,8 @@ class Lookups:
     categories: dict[int, tuple[str, str]]
     workers: dict[int, tuple[str, str]]
     departments: dict[int, tuple[str, str]]
+    #: category id → its standard code qualified by kind ("事件 0102"), where it has one
+    category_std: dict[int, str] = field(default_factory=dict)
 
     @classmethod
     def for_cases(cls, session: Session, cases) -> "Lookups":
@@ -228,7 +234,12 @@ class Lookups:
             return {r[0]: (r[1], r[2]) for r in session.execute(
                 select(model.id, model.code, model.name).where(model.id.in_(ids)))}
 
-        return cls(fetch(Area, aids), fetch(Category, cids), fetch(Worker, wids), fetch(Department, dids))
+        std = {}
+        if cids:
+            std = {i: f"{KIND_ZH.get(k, k)} {c}" for i, k, c in session.execute(
+                select(Category.id, Category.kind, Category.std_code).where(Category.id.in_(cids),
+                                                                             Category.std_code.isnot(None)))}
+        return cls(fetch(Area, aids), fetch(Category, cids), fetch(Worker, wids), fetch(Department, dids), std)
 
 
 def _ref(table: dict, i):
@@ -251,7 +262,8 @@ def case_dict(case: Case, *, with_history: bool = False, show_personal: bool = F
     lk = lookups or (Lookups.for_cases(session, [case]) if session is not None else Lookups({}, {}, {}, {}))
     out = {
         "id": case.id, "number": case.number, "source": case.source, "external_id": case.external_id,
-        "category": _ref(lk.categories, case.category_id), "title": case.title, "description": case.description,
+        "category": {**_ref(lk.categories, case.category_id), "std_code": lk.category_std.get(case.category_id)},
+        "title": case.title, "description": case.description,
         "status": case.status, "urgent": bool(case.urgent), "supervised": bool(case.supervised),
         "reporter": {
             "name": case.reporter_name if show_personal else mask_name(case.reporter_name),

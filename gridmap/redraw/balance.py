@@ -35,7 +35,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gridmap.accounts.actor import Actor
+from gridmap.boundaries.models import KINDS
 from gridmap.boundaries.service import load_level
+from gridmap.config import setting
 from gridmap.geo import measure
 from gridmap.geo.shapes import as_multi, metric_epsg
 from gridmap.incidents.models import Address
@@ -52,14 +54,43 @@ class BalanceError(DraftError):
 
 
 # ============================================================================ report
+def parse_band_kinds(text: str) -> tuple[tuple[str, str], ...]:
+    """``"residents/base,village/*"`` → (("residents", "base"), ("village", "*")); BalanceError otherwise."""
+    pairs = []
+    for part in str(text or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if part.count("/") != 1:
+            raise BalanceError(f"GRIDMAP_BALANCE_KINDS items are community-kind/cell-kind (e.g. residents/base), "
+                               f"got {part!r}")
+        comm, cell = (x.strip() for x in part.split("/"))
+        if comm != "*" and comm not in KINDS["community"] or cell != "*" and cell not in KINDS["cell"]:
+            raise BalanceError(f"GRIDMAP_BALANCE_KINDS: {part!r} names an unknown kind (communities: "
+                               f"{', '.join(KINDS['community'])}; cells: {', '.join(KINDS['cell'])})")
+        pairs.append((comm, cell))
+    if not pairs:
+        raise BalanceError("GRIDMAP_BALANCE_KINDS names no kind of cell")
+    return tuple(pairs)
+
+
 def balance_report(session: Session, *, community: str | None = None, street: str | None = None,
-                   target: tuple[int, int] = DEFAULT_TARGET_HOUSEHOLDS) -> dict:
+                   target: tuple[int, int] = DEFAULT_TARGET_HOUSEHOLDS, applies_to: str | None = None) -> dict:
     """Households and population per current cell (of a community, a street, or everything)
-    against the ``target`` band; outliers sorted by how far they are outside it."""
+    against the ``target`` band; outliers sorted by how far they are outside it. The band applies
+    to the kinds of cell ``applies_to`` names (default ``GRIDMAP_BALANCE_KINDS``: urban residential
+    cells); other cells are reported with status "not_applicable" and never warned about."""
 
     lo, hi = int(target[0]), int(target[1])
     if lo <= 0 or hi < lo:
         raise BalanceError(f"the target band must be 0 < min ≤ max, got {lo}–{hi}")
+    kinds = parse_band_kinds(setting("BALANCE_KINDS") if applies_to is None else applies_to)
+    community_kind = dict(zip(*[load_level(session, "community")[c] for c in ("code", "kind")]))
+
+    def band_applies(comm_code, cell_kind) -> bool:
+        ck = community_kind.get(comm_code) or "residents"
+        return any((c == "*" or c == ck) and (k == "*" or k == (cell_kind or "base")) for c, k in kinds)
+
     cells = load_level(session, "cell")
     scope = None
     if community:
@@ -77,7 +108,9 @@ def balance_report(session: Session, *, community: str | None = None, street: st
     rows = []
     for r in cells.itertuples():
         hh, pop = _int_or_none(r.households), _int_or_none(r.population)
-        if hh is None:
+        if not band_applies(r.parent_code, r.kind):
+            status, dev = "not_applicable", None
+        elif hh is None:
             status, dev = "unknown", None
         elif hh < lo:
             status, dev = "low", round(100.0 * (hh - lo) / lo, 1)
@@ -85,17 +118,19 @@ def balance_report(session: Session, *, community: str | None = None, street: st
             status, dev = "high", round(100.0 * (hh - hi) / hi, 1)
         else:
             status, dev = "ok", 0.0
-        rows.append({"code": r.code, "name": r.name, "community": r.parent_code, "households": hh,
+        rows.append({"code": r.code, "name": r.name, "community": r.parent_code, "kind": r.kind, "households": hh,
                      "population": pop, "area_m2": round(float(r.area_m2), 1), "status": status,
                      "outside_band_pct": dev})
     known = [r["households"] for r in rows if r["households"] is not None]
     outliers = sorted((r for r in rows if r["status"] in ("low", "high")),
                       key=lambda r: -abs(r["outside_band_pct"]))
-    return {"scope": scope, "target": [lo, hi], "cells": rows, "outliers": outliers,
+    return {"scope": scope, "target": [lo, hi], "applies_to": [f"{c}/{k}" for c, k in kinds],
+            "cells": rows, "outliers": outliers,
             "summary": {"cells": len(rows), "low": sum(r["status"] == "low" for r in rows),
                         "high": sum(r["status"] == "high" for r in rows),
                         "ok": sum(r["status"] == "ok" for r in rows),
                         "unknown": sum(r["status"] == "unknown" for r in rows),
+                        "not_applicable": sum(r["status"] == "not_applicable" for r in rows),
                         "households": int(sum(known)) if known else None,
                         "min": min(known) if known else None, "max": max(known) if known else None,
                         "mean": round(float(np.mean(known)), 1) if known else None}}

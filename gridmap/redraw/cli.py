@@ -19,6 +19,7 @@ from flask.cli import with_appcontext
 
 from gridmap.accounts.actor import Actor
 from gridmap.cliutil import (
+    local_time,
     operator_name,
     parse_date,
     print_problems,
@@ -246,7 +247,7 @@ def draft_list(status):
     for r in rows:
         ch = ", ".join(f"{lvl} " + "/".join(f"{n} {a}" for a, n in sorted(acts.items()))
                        for lvl, acts in r["changes"].items())
-        click.echo(f"#{r['id']:<5} {r['status']:<10} {r['created_at'][:16]} {r['created_by']:<16} {r['title']} "
+        click.echo(f"#{r['id']:<5} {r['status']:<10} {local_time(r['created_at'], seconds=False)} {r['created_by']:<16} {r['title']} "
                    f"[{ch}] {r['errors']} errors")
 
 
@@ -353,7 +354,7 @@ def publish_cmd(draft_id, reason):
                                 tolerance_m=_cfg("GRIDMAP_TOLERANCE_M", 0.5), snap_m=_cfg("GRIDMAP_SNAP_M", 100.0))
     except DraftError as e:
         _fail(e)
-    click.echo(f"published draft #{draft_id} at {rep.published_at.isoformat()}: {rep.created} created, "
+    click.echo(f"published draft #{draft_id} at {local_time(rep.published_at)}: {rep.created} created, "
                f"{rep.changed} changed, {rep.retired} retired; {rep.cases_rerouted} open cases re-routed"
                + (f", {rep.responsibilities_inherited} responsibilities inherited" if rep.responsibilities_inherited
                   else ""))
@@ -387,7 +388,7 @@ def diff_cmd(date_from, date_to, level, as_json):
     for x in out["retired"]:
         click.echo(f"  retired  {x['level']:<9} {x['code']} {x['name']}: {x['area_m2']:,.0f} m²")
     for x in out["drafts"]:
-        click.echo(f"  draft #{x['id']} {x['title']} published {x['published_at'][:16]} by {x['published_by']}"
+        click.echo(f"  draft #{x['id']} {x['title']} published {local_time(x['published_at'], seconds=False)} by {x['published_by']}"
                    + (f": {x['reason']}" if x["reason"] else ""))
     n = out["summary"]
     click.echo(f"{n['created']} created, {n['changed']} changed, {n['retired']} retired "

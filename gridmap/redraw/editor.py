@@ -1,7 +1,7 @@
 """The editor that operations write a draft through.
 
 Owns: :class:`Editor` (the draft state being changed: set, create and retire areas, allocate new
-codes with ``GRIDMAP_CELL_CODE_FORMAT`` and the community ranges, never a code that ever existed;
+codes with ``GRIDMAP_CELL_CODE_FORMAT`` and the community and street/town ranges, never a code that ever existed;
 re-node and re-check what changed, then save), :func:`new_draft`, :func:`editing` (open or extend
 a draft with its version checked, log the operation, refuse results with errors) and the options
 every operation shares.
@@ -47,6 +47,27 @@ DEFAULT_CODE_FORMAT = "{community}{seq:03d}"
 
 #: community codes: residents' committees 001–199, village committees 200–399
 COMMUNITY_SEQ = {"residents": (1, 199), "village": (200, 399)}
+#: street/town codes (the 3 digits after the county): 街道 001–099, 镇 100–199, 乡 200–399
+STREET_SEQ = {"street": (1, 99), "town": (100, 199), "township": (200, 399)}
+
+
+def next_ranged_code(prefix: str, used: set[str], level: str, kind: str | None) -> str:
+    """The next 3-digit code under ``prefix`` in the range of ``kind`` (communities: 居委会 001–199,
+    村委会 200–399; streets: 街道 001–099, 镇 100–199, 乡 200–399) that is not in ``used``."""
+    if level == "community":
+        lo, hi = COMMUNITY_SEQ.get(kind or "residents", (1, 199))
+    elif level == "street":
+        lo, hi = STREET_SEQ.get(kind or "street", (1, 99))
+    else:
+        lo, hi = (1, 999)
+    seqs = [int(c[len(prefix):]) for c in used if c[len(prefix):].isdigit()
+            and lo <= int(c[len(prefix):]) <= hi and len(c) == len(prefix) + 3]
+    k = max(seqs, default=lo - 1) + 1
+    while f"{prefix}{k:03d}" in used:
+        k += 1
+    if k > hi:
+        raise RedrawError(f"no free {level} code left under {prefix} in {lo:03d}–{hi:03d}")
+    return f"{prefix}{k:03d}"
 
 
 class Editor:
@@ -123,15 +144,7 @@ class Editor:
                     break
                 k += 1
         else:
-            lo, hi = COMMUNITY_SEQ.get(kind or "residents", (1, 199)) if level == "community" else (1, 999)
-            seqs = [int(c[len(prefix):]) for c in used if c[len(prefix):].isdigit()
-                    and lo <= int(c[len(prefix):]) <= hi and len(c) == len(prefix) + 3]
-            k = max(seqs, default=lo - 1) + 1
-            while f"{prefix}{k:03d}" in used:
-                k += 1
-            if k > hi:
-                raise RedrawError(f"no free {level} code left under {prefix} in {lo:03d}–{hi:03d}")
-            code = f"{prefix}{k:03d}"
+            code = next_ranged_code(prefix, used, level, kind)
         self._allocated.add(code)
         return code
 

@@ -180,10 +180,11 @@ def export():
     kind = (request.args.get("kind") or "").strip()
     fmt = (request.args.get("format") or "csv").strip()
     keys = CASE_FILTERS if kind == "cases" else HAZARD_FILTERS if kind == "hazards" else ()
-    _check(("kind", "format", "limit") + tuple(keys))
+    _check(("kind", "format", "limit", "encoding") + tuple(keys))
     filters = {k: request.args.get(k) for k in keys if request.args.get(k) not in (None, "")}
     data, mimetype, filename, n = _run(run, kind=kind, fmt=fmt, filters=filters,
-                                       limit=_num("limit", MAX_ROWS, 1, MAX_ROWS, integer=True))
+                                       limit=_num("limit", MAX_ROWS, 1, MAX_ROWS, integer=True),
+                                       encoding=request.args.get("encoding"))
     resp = send_file(io.BytesIO(data), mimetype=mimetype, as_attachment=True, download_name=filename)
     resp.headers["X-Gridmap-Rows"] = str(n)
     resp.headers["Cache-Control"] = "private, no-store"

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from gridmap import get_session
-from gridmap.boundaries.lookup import locate_one
+from gridmap.assign.locate import locate_one
 from gridmap.geo.coords import CRSError, parse_crs
 from gridmap.web.auth import login_required
 from gridmap.web.params import float_arg
@@ -16,7 +16,9 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 @bp.get("/locate")
 @login_required
 def locate():
-    """GET /api/v1/locate?lon=&lat=&crs=&snap_m= → the cell, its parents, snapped, distance_m."""
+    """GET /api/v1/locate?lon=&lat=&crs=&snap_m= → the cell, its parents, snapped, distance_m and
+    ``responsible``: the worker on duty (code, name, masked phone) and the level of the answer
+    (primary, substitute, fallback)."""
     crs_name = request.args.get("crs", "wgs84")
     try:
         crs = parse_crs(crs_name)

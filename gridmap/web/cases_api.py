@@ -199,6 +199,10 @@ def action(case_id: int):
     try:
         case = lifecycle.apply_action(session, case_id, name.strip(), actor, comment=comment,
                                       expected_version=version, lon=lon, lat=lat, data=extra)
+        if name.strip() == "confirm":  # verified on site: the system files (and dispatches) it now
+            from gridmap.incidents.intake import file_after_confirmation
+
+            case = file_after_confirmation(session, case, auto_dispatch=current_app.config["GRIDMAP_AUTO_DISPATCH"])
         session.commit()
     except lifecycle.ConflictError as e:
         session.rollback()

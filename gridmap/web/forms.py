@@ -48,6 +48,6 @@ class ActionForm(FlaskForm):
 
 
 #: actions whose form offers a photo upload (the photo is stored with the action, in one transaction)
-PHOTO_ACTIONS = ("feedback", "self_handle", "request_extension")
+PHOTO_ACTIONS = ("feedback", "self_handle", "request_extension", "confirm")
 #: actions that take a worker (new assignee)
 WORKER_ACTIONS = ("dispatch", "reassign", "escalate")

@@ -35,11 +35,14 @@ def _date_arg(name: str) -> dt.date | None:
 @bp.get("/metrics")
 @login_required
 def metrics():
-    """GET /api/v1/metrics?group_by=none|worker|cell|community|street&from=YYYY-MM-DD&to=YYYY-MM-DD
-    [&exclude_extended=1]. Without from/to: the current month up to today (local time)."""
-    group_by = (request.args.get("group_by") or "none").strip()
+    """GET /api/v1/metrics?group_by=none|worker|cell|community|street|department (or ``group=``)
+    &from=YYYY-MM-DD&to=YYYY-MM-DD[&exclude_extended=1]. Without from/to: the current month up to
+    today (local time)."""
+    name = "group_by" if request.args.get("group_by") else "group"
+    group_by = (request.args.get(name) or "none").strip()
     if group_by not in GROUP_BY:
-        raise APIError(f"parameter 'group_by' must be one of {', '.join(GROUP_BY)}, got {group_by[:40]!r}")
+        raise APIError(f"parameter {name!r} must be one of {', '.join(GROUP_BY)}, got {group_by[:40]!r}",
+                       field=name)
     raw_ex = (request.args.get("exclude_extended") or "").strip().lower()
     if raw_ex not in _TRUE + _FALSE:
         raise APIError("parameter 'exclude_extended' must be 1/0 or true/false")

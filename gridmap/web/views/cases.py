@@ -111,7 +111,13 @@ def _case_context(session, act, case: Case) -> dict:
                         "worker": name in WORKER_ACTIONS, "satisfaction": name == "evaluate",
                         "duplicate": name == "mark_duplicate"})
     candidates = _candidate_workers(session, case) if any(a["worker"] for a in actions) else []
-    return {"case": case, "category": session.get(Category, case.category_id), "areas": areas,
+    from gridmap.incidents.categories import filing_criteria, std_label
+
+    category = session.get(Category, case.category_id)
+    criteria = filing_criteria(category) if category is not None else None
+    confirmer = session.get(Worker, case.confirm_worker_id) if case.confirm_worker_id else None
+    return {"case": case, "category": category, "areas": areas, "std_code": std_label(category) if category else None,
+            "filing_criteria": criteria[0] if criteria else None, "confirmer": confirmer,
             "cell": areas.get(case.cell_id), "community": areas.get(case.community_id),
             "street": areas.get(case.street_id), "assignee": assignee, "department": department,
             "events": events, "photos": photos, "reporter": reporter, "actions": actions,
@@ -181,8 +187,17 @@ def case_action(case_id: int):
         data["worker_id"] = form.worker_id.data
     try:
         photo = read_photo(form.photo.data) if name in PHOTO_ACTIONS else None
+        if name == "confirm" and photo is not None:  # the on-site photo goes first: the action names it
+            saved = save_photo(session, case, photo[0], filename=photo[1], actor=act,
+                               instance_path=current_app.instance_path, comment=form.comment.data or None,
+                               max_bytes=_photo_max())
+            data["photo_id"], photo = saved.id, None
         case = lifecycle.apply_action(session, case.id, name, act, comment=form.comment.data or None,
                                       expected_version=form.version.data, data=data or None)
+        if name == "confirm":
+            from gridmap.incidents.intake import file_after_confirmation
+
+            case = file_after_confirmation(session, case, auto_dispatch=current_app.config["GRIDMAP_AUTO_DISPATCH"])
         if photo is not None:
             save_photo(session, case, photo[0], filename=photo[1], actor=act,
                        instance_path=current_app.instance_path, comment=form.comment.data or None,
