@@ -33,6 +33,10 @@ DEFAULTS = {
     # balance advisor: target band of households per urban cell
     "BALANCE_MIN": 300,
     "BALANCE_MAX": 500,
+    # personal data (registry): the key of digests and encryption (unset: instance/pii_key, made
+    # once with mode 0600) and, during a key rotation, the old keys (comma-separated)
+    "PII_KEY": "",
+    "PII_OLD_KEYS": "",
 }
 
 

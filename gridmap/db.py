@@ -148,6 +148,62 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def bulk_insert(session: Session, table, rows: list[dict], chunk: int = 2000) -> None:
+    """Insert many rows in the session's transaction: COPY on PostgreSQL, executemany elsewhere.
+
+    Values are what the ORM would bind (aware datetimes, dates, EWKT text for a geometry); every
+    row has the keys of the first."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        for i in range(0, len(rows), 50_000):
+            session.execute(table.insert(), rows[i:i + 50_000])
+        return
+    cols = list(rows[0])
+    col_list = ", ".join('"' + c + '"' for c in cols)
+    raw = session.connection().connection.driver_connection
+    with raw.cursor() as cur:
+        with cur.copy(f'COPY "{table.name}" ({col_list}) FROM STDIN') as cp:
+            for i in range(0, len(rows), chunk):
+                cp.write("".join("\t".join(copy_text(r[c]) for c in cols) + "\n" for r in rows[i:i + chunk]))
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_text(v) -> str:
+    """One value in PostgreSQL's COPY text format."""
+    if v is None:
+        return "\\N"
+    if v is True:
+        return "t"
+    if v is False:
+        return "f"
+    if isinstance(v, dt.datetime):
+        if v.tzinfo is None:
+            raise ValueError("naive datetime in a bulk insert")
+        return v.isoformat()
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    if isinstance(v, float):
+        return repr(v)
+    return str(v).translate(_COPY_ESCAPES)
+
+
+def allocate_ids(session: Session, table, n: int) -> list[int]:
+    """``n`` fresh ids of ``table``'s ``id`` column: from its sequence on PostgreSQL; on SQLite (one
+    writer at a time) after the largest id."""
+    from sqlalchemy import func, select, text
+
+    if n <= 0:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        return list(session.scalars(text(f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) "
+                                         "FROM generate_series(1, :n)"), {"n": n}))
+    top = session.scalar(select(func.max(table.c.id))) or 0
+    return list(range(top + 1, top + 1 + n))
+
+
 @contextmanager
 def transaction(sm: sessionmaker[Session]):
     """A session that commits on success and rolls back on any error."""

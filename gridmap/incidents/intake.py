@@ -196,7 +196,7 @@ class Placement:
 
 def parse_point(lon_raw, lat_raw, crs_raw, prefix: str = "location.") -> tuple[float, float, CRS]:
     """Validated (x, y, CRS) of a user-given point; IntakeError naming the field otherwise."""
-    from gridmap.incidents.addresses import coordinate_problem
+    from gridmap.registry.addresses import coordinate_problem
 
     try:
         crs = parse_crs(crs_raw if crs_raw not in (None, "") else "wgs84")
@@ -260,7 +260,7 @@ def _place(session: Session, loc, top_address) -> Placement:
 def place_by_address(session: Session, address: str) -> Placement:
     """Match ``address`` in the register: confident → its point; otherwise the manual queue."""
     from gridmap.geo.coords import CRS as _CRS
-    from gridmap.incidents.addresses import match_address
+    from gridmap.registry.addresses import match_address
 
     threshold = address_min_score()
     matches = match_address(session, address, limit=3)
