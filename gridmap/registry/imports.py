@@ -410,7 +410,7 @@ def _write_on_address(model, extra: tuple[str, ...]):
             for r in recs:
                 r["building_id"] = bids.get(r["address_id"])
         key_col = Organisation.credit_code if model is Organisation else model.code
-        cols = extra + ("address_id",) + AREA_COLUMNS
+        cols = extra + ("address_id",) + AREA_COLUMNS + (("building_id",) if model is Household else ())
         _apply(ctx, model, recs, key_col, cols, (key_col.key,) + cols,
                prepare_insert=(lambda r: {"phone_cipher": _encrypt(ctx, r["_phone"])})
                if model is Organisation else None)
