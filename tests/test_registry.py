@@ -99,7 +99,7 @@ def _write(tmp_path, name, text, encoding="utf-8"):
     return p
 
 
-def load_register(sessionmaker, tmp_path):
+def load_register(sessionmaker, tmp_path, keys=KEYS):
     files = {
         "addresses": ("code,address,lon,lat\n"
                       "A1,浙江省舟山市定海区解放西路123号,122.01,30.035\n"
@@ -116,7 +116,7 @@ def load_register(sessionmaker, tmp_path):
     reps = {}
     for kind, body in files.items():
         with transaction(sessionmaker) as s:
-            reps[kind] = import_file(s, kind, _write(tmp_path, f"{kind}.csv", body, "gbk"), keys=KEYS)
+            reps[kind] = import_file(s, kind, _write(tmp_path, f"{kind}.csv", body, "gbk"), keys=keys)
     return files, reps
 
 

@@ -146,6 +146,51 @@ def record_dicts(session: Session, kind: str, rows: list) -> list[dict]:
     return out
 
 
+def building_tree(session: Session, *, scope: Scope = None, q: str | None = None, page: int = 1,
+                  per_page: int = 20) -> tuple[list[dict], int]:
+    """(buildings → households → current residents, masked; total buildings) in scope, by code.
+
+    ``q`` keeps the buildings whose code, name or address matches, or that house a resident of
+    that name. Households of an address without a building record are not listed here."""
+    where = _where(Building, scope)
+    if q:
+        like = f"%{q}%"
+        where.append(or_(Building.code.like(like), Building.name.like(like),
+                         Building.address_id.in_(select(Address.id).where(Address.address.like(like))),
+                         Building.id.in_(select(Household.building_id).join(Person, Person.household_id == Household.id)
+                                         .where(Person.name.like(like), Person.moved_out_on.is_(None)))))
+    total = session.scalar(select(func.count(Building.id)).where(*where)) or 0
+    blds = list(session.scalars(select(Building).where(*where).order_by(Building.code)
+                                .offset((page - 1) * per_page).limit(per_page)))
+    if not blds:
+        return [], total
+    hhs = list(session.scalars(select(Household).where(Household.building_id.in_([b.id for b in blds]),
+                                                       *_where(Household, scope)).order_by(Household.code)))
+    people = list(session.scalars(select(Person).where(Person.household_id.in_([h.id for h in hhs]),
+                                                       Person.moved_out_on.is_(None), *_where(Person, scope))
+                                  .order_by(Person.household_id, Person.birth_date))) if hhs else []
+    pd_ = {}
+    for d in record_dicts(session, "persons", people):
+        pd_.setdefault(d["household_id"], []).append(d)
+    hd = {}
+    for d in record_dicts(session, "households", hhs):
+        d["residents"] = pd_.get(d["id"], [])
+        hd.setdefault(d["building_id"], []).append(d)
+    out = []
+    for d in record_dicts(session, "buildings", blds):
+        d["households"] = hd.get(d["id"], [])
+        out.append(d)
+    return out, total
+
+
+def cared_for(session: Session, *, scope: Scope = None, limit: int = 200) -> list[dict]:
+    """Current residents in scope with at least one tag (the people grid workers look after), masked."""
+    rows = list(session.scalars(select(Person).where(Person.moved_out_on.is_(None), *_where(Person, scope),
+                                                     Person.id.in_(select(PersonTag.person_id)))
+                                .order_by(Person.cell_id, Person.name, Person.id).limit(limit)))
+    return record_dicts(session, "persons", rows)
+
+
 # ----------------------------------------------------------------------------- households per cell
 
 def households_by_cell(session: Session) -> dict[int, int]:
@@ -257,12 +302,12 @@ def export_csv(session: Session, kind: str, out, keys: pii.PiiKeys | None, *, ro
                user_id: int | None, purpose: str, scope: Scope = None, whole: bool = False,
                batch: int = 5000) -> int:
     """Write ``kind`` in scope as CSV (the import's columns, so an export re-imports) to the text
-    stream ``out``. Personal data is masked unless ``whole`` (permitted roles only); every export
-    of persons or organisations is logged. Returns the rows written."""
+    stream ``out``, for the permitted roles only. Personal data is masked unless ``whole``; every
+    export of persons or organisations is logged. Returns the rows written."""
     if kind not in MODELS:
         raise RegistryError("kind", f"unknown kind {kind!r}")
-    if kind in PERSONAL_KINDS and not may_see_whole(role):
-        raise RegistryError("role", "your role may not export personal data", 403)
+    if not may_see_whole(role):
+        raise RegistryError("role", "your role may not export the register", 403)
     if whole and keys is None:
         raise RegistryError("whole", "the personal-data keys are needed for a whole export")
     model = MODELS[kind]
