@@ -318,3 +318,20 @@ def test_cli_import_names_bad_lines_and_refuses_unreadable_files(app, runner, lo
     res = runner.invoke(args=["registry", "import", "addresses", str(empty)])
     assert res.exit_code == 1 and "empty" in res.output
     assert migrate.current_revision(app.extensions["gridmap.engine"]) == "0005"
+
+
+def test_households_come_from_the_register_with_the_synthetic_figure_as_fallback(sessionmaker, loaded_city, tmp_path):
+    from gridmap.analysis.common import households
+    from gridmap.analysis.rates import rates
+
+    with sessionmaker() as s:
+        ids = dict(s.execute(select(Area.code, Area.id)).all())
+        assert households(s, "cell")[ids[CELL_NW1]] == 301  # the synthetic figure (300 + seq)
+    load_register(sessionmaker, tmp_path)
+    with sessionmaker() as s:
+        cell = households(s, "cell")
+        assert cell[ids[CELL_NW1]] == 1 and cell[ids[CELL_NW2]] == 1
+        assert cell[ids["330999001001003"]] == 303  # nothing registered there: fallback
+        assert households(s, "community")[ids["330999001001"]] == 1 + 1 + 303 + 304
+        rows = {r["code"]: r for r in rates(s, None, level="cell", date_from="2026-01-01", date_to="2026-01-31")["rows"]}
+        assert rows[CELL_NW1]["households"] == 1 and rows["330999001001004"]["households"] == 304

@@ -19,6 +19,7 @@ import hmac
 import os
 import re
 import secrets
+import unicodedata
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -139,8 +140,6 @@ def id_check_digit(first17: str) -> str:
 
 
 def normalize_id(value: str) -> str:
-    import unicodedata
-
     return unicodedata.normalize("NFKC", value or "").strip().upper().replace(" ", "")
 
 
@@ -198,8 +197,6 @@ _LANDLINE_RE = re.compile(r"^0\d{9,11}$")
 
 def normalize_phone(value: str) -> tuple[str | None, str | None]:
     """(digits, problem): +86 138-1234-5678 → 13812345678; empty → (None, None)."""
-    import unicodedata
-
     s = re.sub(r"[\s\-()（）]", "", unicodedata.normalize("NFKC", value or ""))
     if not s:
         return None, None
