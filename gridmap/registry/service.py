@@ -208,6 +208,15 @@ def population_by_cell(session: Session) -> dict[int, int]:
         .group_by(Person.cell_id))}
 
 
+def household_points(session: Session, community_id: int):
+    """(lon, lat) of every registered household of a community (its address's point), an (n, 2) array."""
+    import numpy as np
+
+    rows = session.execute(select(Address.lon, Address.lat).join(Household, Household.address_id == Address.id)
+                           .where(Household.community_id == community_id)).all()
+    return np.array(rows, dtype="float64").reshape(-1, 2)
+
+
 # ----------------------------------------------------------------------------- summary
 
 def summary(session: Session, level: str = "cell", *, scope: Scope = None, area_ids: set[int] | None = None) -> dict:
