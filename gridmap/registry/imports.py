@@ -23,7 +23,7 @@ import numpy as np
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from gridmap.db import allocate_ids, bulk_insert, utcnow
+from gridmap.db import allocate_ids, bulk_insert, in_list, utcnow
 from gridmap.registry import pii
 from gridmap.registry.addresses import address_parts, coordinate_problem, normalize_address, register_changed
 from gridmap.registry.files import RegistryFileError, read_table
@@ -291,12 +291,18 @@ _CHECKS = {"addresses": _check_address, "buildings": _check_building, "household
 
 # ----------------------------------------------------------------------------- batch writes
 
+def _chunk(session: Session) -> int:
+    return 50_000 if session.get_bind().dialect.name == "postgresql" else IN_CLAUSE
+
+
 def _fetch(session: Session, cols, key_col, keys) -> dict:
-    """key → row for every key present (IN lists of ``IN_CLAUSE``)."""
+    """key → row for every key present (one array parameter per 50,000 keys on PostgreSQL, IN
+    lists of ``IN_CLAUSE`` elsewhere)."""
     out = {}
     keys = list(keys)
-    for i in range(0, len(keys), IN_CLAUSE):
-        for row in session.execute(select(key_col, *cols).where(key_col.in_(keys[i:i + IN_CLAUSE]))):
+    step = _chunk(session)
+    for i in range(0, len(keys), step):
+        for row in session.execute(select(key_col, *cols).where(in_list(session, key_col, keys[i:i + step]))):
             out[row[0]] = row
     return out
 
@@ -405,7 +411,8 @@ def _write_on_address(model, extra: tuple[str, ...]):
             bids = {}
             for aid, bid in ctx.session.execute(
                     select(Building.address_id, Building.id)
-                    .where(Building.address_id.in_({r["address_id"] for r in recs})).order_by(Building.id.desc())):
+                    .where(in_list(ctx.session, Building.address_id, {r["address_id"] for r in recs}))
+                    .order_by(Building.id.desc())):
                 bids[aid] = bid  # the first building of the address
             for r in recs:
                 r["building_id"] = bids.get(r["address_id"])
@@ -428,16 +435,14 @@ def _write_persons(recs: list[dict], ctx: _Ctx) -> None:
         r["household_id"] = row[1]
         r.update(_areas(row))
     # tags of the persons already registered, to tell an unchanged row from a changed one
-    digests = [r["id_digest"] for r in recs]
-    known: dict[str, int] = {}
-    for i in range(0, len(digests), IN_CLAUSE):
-        known.update(ctx.session.execute(select(Person.id_digest, Person.id)
-                                         .where(Person.id_digest.in_(digests[i:i + IN_CLAUSE]))).all())
+    s = ctx.session
+    step = _chunk(s)
+    known = {k: row[1] for k, row in _fetch(s, [Person.id], Person.id_digest, [r["id_digest"] for r in recs]).items()}
     old_tags: dict[int, list[int]] = {}
     ids = list(known.values())
-    for i in range(0, len(ids), IN_CLAUSE):
-        for pid, tid in ctx.session.execute(select(PersonTag.person_id, PersonTag.tag_id)
-                                            .where(PersonTag.person_id.in_(ids[i:i + IN_CLAUSE]))):
+    for i in range(0, len(ids), step):
+        for pid, tid in s.execute(select(PersonTag.person_id, PersonTag.tag_id)
+                                  .where(in_list(s, PersonTag.person_id, ids[i:i + step]))):
             old_tags.setdefault(pid, []).append(tid)
     for r in recs:
         pid = known.get(r["id_digest"])
@@ -449,8 +454,8 @@ def _write_persons(recs: list[dict], ctx: _Ctx) -> None:
                                prepare_insert=lambda r: {"id_cipher": ctx.keys.encrypt(r["_id"]),
                                                          "phone_cipher": _encrypt(ctx, r["_phone"])})
     ids = [i for _, i in updated]
-    for k in range(0, len(ids), IN_CLAUSE):
-        ctx.session.execute(delete(PersonTag).where(PersonTag.person_id.in_(ids[k:k + IN_CLAUSE])))
+    for k in range(0, len(ids), step):
+        s.execute(delete(PersonTag).where(in_list(s, PersonTag.person_id, ids[k:k + step])))
     links = [{"person_id": i, "tag_id": t} for r, i in inserted + updated for t in r["_tags"]]
     bulk_insert(ctx.session, PersonTag.__table__, links)
 
