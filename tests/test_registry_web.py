@@ -17,6 +17,12 @@ from tests.test_registry import CELL_NW1, ID_A, ID_C, load_register
 
 @pytest.fixture
 def reg(app, sessionmaker, loaded_city, tmp_path):
+    return registry_cast(app, sessionmaker, tmp_path)
+
+
+def registry_cast(app, sessionmaker, tmp_path) -> dict:
+    """The small register (tests/test_registry.py) with the app's keys, a worker of CELL_NW1 and
+    users w1, head (community 330999001001), street (west), street2 (east) and city with tokens."""
     load_register(sessionmaker, tmp_path, keys=keys_from_config(app.config, app.instance_path))
     with transaction(sessionmaker) as s:
         parent = make_category(s, "test", name="测试事件", limit=(2, "natural_days"))
