@@ -335,3 +335,26 @@ def test_households_come_from_the_register_with_the_synthetic_figure_as_fallback
         assert households(s, "community")[ids["330999001001"]] == 1 + 1 + 303 + 304
         rows = {r["code"]: r for r in rates(s, None, level="cell", date_from="2026-01-01", date_to="2026-01-31")["rows"]}
         assert rows[CELL_NW1]["households"] == 1 and rows["330999001001004"]["households"] == 304
+
+
+@pytest.mark.parametrize("query, lo, hi", [
+    ("解放街道解放西路一百二十三号", 0.9, 0.99),        # a street name the register does not give
+    ("舟山市定海区解放街道解放西路123号", 0.9, 0.99),
+    ("定海区解放街道中昌社区解放西路123号", 0.9, 0.99),  # and a community name
+    ("普陀区解放西路123号", 0.0, 0.79),                  # same road and door, another district
+    ("解放路123号", 0.0, 0.79),
+])
+def test_matching_leaves_out_admin_names_one_side_lacks(query, lo, hi):
+    from gridmap.registry.addresses import address_score, normalize_address
+
+    assert lo <= address_score(normalize_address(query), normalize_address("浙江省舟山市定海区解放西路123号")) <= hi
+
+
+def test_address_parts():
+    from gridmap.registry.addresses import address_parts
+
+    assert address_parts("浙江省舟山市定海区解放街道解放西路一百二十五号三栋二单元301室") == {
+        "road": "解放西路", "number": "125", "building": "3", "unit": "2", "room": "301"}
+    assert address_parts("新村路12号") == {"road": "新村路", "number": "12", "building": None, "unit": None,
+                                          "room": None}
+    assert address_parts("某某小区")["number"] is None

@@ -6,7 +6,8 @@ building, unit, room), matching free text against the register (``match_address`
 with a score in 0..1) and the plausibility of a coordinate pair (``coordinate_problem``). The
 register is imported by :mod:`gridmap.registry.imports`.
 
-The score compares token bigrams (a token is one Chinese character, a run of digits or a run of
+Leading street and community names (街道/镇/乡, 社区/村) that only one side gives are left out of
+the comparison, and two different district or street names cost a penalty. The score compares token bigrams (a token is one Chinese character, a run of digits or a run of
 latin letters) of the part of both addresses up to and including the door number (…123号), so
 sub-units (幢/单元/室) neither help nor hurt much; an equal door number adds a bonus, a different
 one a penalty, and a query without any door number cannot reach a confident score against an
@@ -115,7 +116,7 @@ _DOOR_RE = re.compile(r"(\d+)(号|弄)")
 
 
 _PARTS_RE = re.compile(
-    r"^(?:.*(?:区|县|镇|乡|街道|社区|村))?(?P<road>[^\d]*?)(?P<number>\d+(?:-\d+)?)[号弄]"
+    r"^(?P<road>[^\d]*?)(?P<number>\d+(?:-\d+)?)[号弄]"
     r"(?:(?P<building>\d+)幢)?(?:(?P<unit>\d+)单元)?(?:(?P<room>\d+(?:-\d+)?))?")
 
 
@@ -124,7 +125,7 @@ def address_parts(text: str) -> dict:
 
     ``舟山市定海区解放西路125号3幢2单元301室`` → road 解放西路, number 125, building 3, unit 2, room 301.
     """
-    m = _PARTS_RE.match(normalize_address(text))
+    m = _PARTS_RE.match(_admin(normalize_address(text))[1])
     out = {k: None for k in ("road", "number", "building", "unit", "room")}
     if m:
         for k in out:
@@ -149,12 +150,43 @@ def _doors(norm: str) -> tuple:
     return tuple(_DOOR_RE.findall(_head(norm)))
 
 
+_ADMIN_RE = re.compile(r"^(?P<district>[\u4e00-\u9fff]{1,6}?(?:区|县)(?![路街巷弄道]))?"
+                       r"(?P<street>[\u4e00-\u9fff]{1,6}?(?:街道|镇|乡)(?![路街巷弄道]))?"
+                       r"(?P<community>[\u4e00-\u9fff]{1,6}?(?:社区|村)(?![路街巷弄道]))?")
+
+
+def _admin(norm: str) -> tuple[dict, str]:
+    """The leading district / street (街道, 镇, 乡) / community (社区, 村) names and the rest."""
+    m = _ADMIN_RE.match(norm)
+    return {k: m.group(k) for k in ("district", "street", "community")}, norm[m.end():]
+
+
+def _align_admin(query_norm: str, cand_norm: str) -> tuple[str, str, float]:
+    """Both addresses with the street and community names only one of them gives dropped (a
+    reporter often leaves them out, a register often has them), and a penalty when both name a
+    district, or a street, and the names differ (same road, another place)."""
+    qa, qrest = _admin(query_norm)
+    ca, crest = _admin(cand_norm)
+    penalty = 0.0
+    for level, weight in (("district", 0.3), ("street", 0.2)):
+        if qa[level] and ca[level] and qa[level] != ca[level]:
+            penalty += weight
+    keep = [lvl for lvl in ("street", "community") if qa[lvl] and ca[lvl]]
+
+    def rebuild(a, rest):
+        return (a["district"] or "") + "".join(a[lvl] for lvl in keep) + rest
+    return rebuild(qa, qrest), rebuild(ca, crest), penalty
+
+
 def address_score(query_norm: str, cand_norm: str) -> float:
     """Similarity of two normalised addresses in 0..1 (1 only when they are equal)."""
     if not query_norm or not cand_norm:
         return 0.0
     if query_norm == cand_norm:
         return 1.0
+    query_norm, cand_norm, penalty = _align_admin(query_norm, cand_norm)
+    if query_norm == cand_norm:
+        return round(0.97 - penalty, 4)
     qh, ch = _head(query_norm), _head(cand_norm)
     qb, cb = _bigrams(qh), _bigrams(ch)
     inter = len(qb & cb)
@@ -168,7 +200,7 @@ def address_score(query_norm: str, cand_norm: str) -> float:
         head -= 0.15  # a road or a community alone is not a place
     fb_q, fb_c = _bigrams(query_norm), _bigrams(cand_norm)
     full = 2 * len(fb_q & fb_c) / (len(fb_q) + len(fb_c)) if fb_q and fb_c else 0.0
-    score = 0.9 * min(max(head, 0.0), 1.0) + 0.1 * full
+    score = 0.9 * min(max(head, 0.0), 1.0) + 0.1 * full - penalty
     return round(min(max(score, 0.0), 0.99), 4)
 
 
