@@ -151,3 +151,16 @@ def test_worker_register_page_and_centre_columns(client, reg):
     login(client, "city")
     html = client.get("/centre").get_data(as_text=True)
     assert 'class="num reg-persons">3<' in html and 'class="num reg-households">2<' in html
+
+
+def test_queue_place_by_map_point(client, reg, sessionmaker):
+    cid = _queue_case(sessionmaker, "定海区昌国路7号")
+    login(client, "city")
+    html = client.get("/queue").get_data(as_text=True)
+    assert f'data-case-id="{cid}"' in html  # the city sees every queued case
+    r = client.post(f"/queue/{cid}/place", data={"csrf_token": csrf_from(html), "lon": "122.03", "lat": "30.036"})
+    assert r.status_code == 302
+    with sessionmaker() as s:
+        c = s.get(Case, cid)
+        assert c.placement == "manual" and (c.lon, c.lat) == (122.03, 30.036)
+        assert c.cell_id == s.scalar(select(Address.cell_id).where(Address.code == "A2"))
