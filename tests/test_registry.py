@@ -264,6 +264,14 @@ def test_no_identity_number_or_phone_is_readable_in_the_database(sessionmaker, l
     assert "张桂英" in raw  # the scan sees the register
     for sec in secrets_:
         assert sec not in raw, sec
+    if engine.dialect.name == "sqlite":  # and the database file's bytes, free pages and WAL included
+        from pathlib import Path
+
+        path = Path(engine.url.database)
+        data = b"".join(p.read_bytes() for p in (path, Path(str(path) + "-wal")) if p.exists())
+        assert "张桂英".encode() in data
+        for sec in secrets_:
+            assert sec.encode() not in data, sec
 
 
 def test_replace_records_after_boundaries_change(sessionmaker, loaded_city, tmp_path):

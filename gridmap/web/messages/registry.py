@@ -41,6 +41,7 @@ EN = {
     "定位失败：{reason}": "Placement failed: {reason}",
     "事件 {number} 已定位到 {cell} 并派遣。": "Case {number} was placed in {cell} and dispatched.",
     "房屋人口": "Households",
+    "房屋、住户与人口": "Buildings, households and residents",
     "待定位": "To place",
     "住户": "Households (register)",
     "人口": "Population",
