@@ -79,6 +79,7 @@ def register_commands(app) -> None:
     from gridmap.hazards.cli import hazards_group
     from gridmap.incidents.cli_cases import cases_group
     from gridmap.incidents.cli_categories import categories_group
+    from gridmap.registry.cli import registry_group
 
     # Groups that gather commands of several packages: redrawing adds its commands to
     # `boundaries`, assignment adds `escalate` to `cases`.
@@ -89,7 +90,7 @@ def register_commands(app) -> None:
 
     for cmd in (db_group, boundaries_group, locate_cmd, geocode_cmd, demo_cmd, users_group, tokens_group,
                 workers_group, calendar_group, categories_group, cases_group, hazards_group, analysis_group,
-                ledger_cmd):
+                ledger_cmd, registry_group):
         app.cli.add_command(cmd)
 
 

@@ -52,6 +52,10 @@ DEFAULTS = {
     "OFFICE_HOURS": "08:30-12:00,13:30-17:30",
     # an approved extension (延期) adds this ("VALUE UNIT"); empty: the category's limit once more
     "EXTENSION_LIMIT": "",
+    # personal data (registry): the key of digests and encryption (unset: instance/pii_key, made
+    # once with mode 0600) and, during a key rotation, the old keys (comma-separated)
+    "PII_KEY": "",
+    "PII_OLD_KEYS": "",
 }
 
 

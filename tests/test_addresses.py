@@ -8,9 +8,9 @@ from sqlalchemy import func, select
 
 from gridmap.db import transaction
 from gridmap.geo import coords
-from gridmap.incidents.addresses import (AddressImportError, _AddressIndex, address_score, chinese_number,
-                                         import_addresses_csv, match_address, normalize_address)
-from gridmap.incidents.models import Address
+from gridmap.incidents.addresses import AddressImportError, import_addresses_csv
+from gridmap.registry.addresses import _AddressIndex, address_score, chinese_number, match_address, normalize_address
+from gridmap.registry.models import Address
 
 
 @pytest.mark.parametrize("raw, expected", [

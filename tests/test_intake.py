@@ -230,7 +230,7 @@ def test_address_intake_uses_the_register(sessionmaker, addresses, world):
         assert c.placement == "address" and c.address_score >= 0.8
         assert (c.lon, c.lat) == (122.015, 30.035)
         assert c.address == "定海区解放西路一百二十三号"
-        from gridmap.incidents.models import Address
+        from gridmap.registry.models import Address
         assert s.get(Address, c.address_id).code == "A1"
         assert c.assignee_worker_id == world.w1 and "by address (score" in c.route_reason
         assert c.status == "dispatched"

@@ -148,8 +148,20 @@ def _ancestor_ids(session: Session) -> pd.DataFrame:
 
 
 def households(session: Session, level: str) -> dict[int, int]:
-    """Households per area of ``level``: the stored figure, else the sum over its current cells."""
+    """Households per area of ``level``: the stored figure, else the sum over its current cells.
+
+    Once a base register is loaded (gridmap.registry), a cell's figure is its registered
+    households (the stored, synthetic figure stays the fallback of cells with none registered) and
+    every level above sums its cells."""
+    from gridmap.registry.service import households_by_cell
+
     df = _ancestor_ids(session)
+    registered = households_by_cell(session)
+    if registered:
+        is_cell = df["level"] == "cell"
+        reg = df.loc[is_cell, "id"].map(registered)
+        df.loc[is_cell, "households"] = reg.where(reg.notna(), df.loc[is_cell, "households"])
+        df.loc[~is_cell, "households"] = None
     stored = df[(df["level"] == level) & df["households"].notna()]
     out = {int(i): int(h) for i, h in zip(stored["id"], stored["households"])}
     if level != "cell":

@@ -50,7 +50,8 @@ def rates(session: Session, actor: Actor | None, *, level: str = "cell", date_fr
     out = {"level": level, "level_name": LEVEL_ZH[level], "period": per.as_dict(), "category": category,
            "area": within.code if within else None, "total": total, "unplaced": unplaced, "areas": len(rows),
            "definition": "count = cases reported (reported_at) in the period, rejected cases and duplicates left out; "
-                         "per_1000_households = count × 1000 / households (stored, else summed over the cells)",
+                         "per_1000_households = count × 1000 / households (a cell's registered households once a base "
+                         "register is loaded, else its stored figure; areas above: stored, else summed over the cells)",
            "rows": rows, "message": None}
     if not rows:
         out["message"] = f"no {level} areas in your scope{' inside ' + within.code if within else ''}"

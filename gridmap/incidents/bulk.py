@@ -30,12 +30,12 @@ from typing import Callable
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import func, select, text
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 import gridmap.models  # noqa: F401  (every table mapped before the first query)
 from gridmap.accounts.actor import SYSTEM, Actor
-from gridmap.db import utcnow
+from gridmap.db import allocate_ids, bulk_insert, utcnow
 from gridmap.incidents.category_lookup import AmbiguousCategory, CategoryResolver, UnknownCategory
 from gridmap.incidents.models import SOURCES, Case, CaseEvent, Category
 
@@ -234,7 +234,7 @@ def import_cases_csv(session_factory, path, *, source: str = "import", batch: in
                 if isinstance(crs, Exception):
                     rep.add_bad(start, f"crs: {crs}")
                     continue
-                from gridmap.incidents.addresses import coordinate_problem
+                from gridmap.registry.addresses import coordinate_problem
 
                 problem = coordinate_problem(x, y, crs)
                 if problem:
@@ -311,51 +311,13 @@ def _flush(session_factory, rows: list[_Row], source, snap, now, dispatch, actor
 
 
 def _bulk_insert(session, table, rows: list[dict]) -> None:
-    """Insert many rows in the session's transaction: COPY on PostgreSQL, executemany elsewhere.
-
-    Values are what the ORM would bind (aware datetimes, EWKT text for the geometry)."""
-    if not rows:
-        return
-    if session.get_bind().dialect.name != "postgresql":
-        session.execute(table.insert(), rows)
-        return
-    cols = list(rows[0])
-    col_list = ", ".join('"' + c + '"' for c in cols)
-    raw = session.connection().connection.driver_connection
-    with raw.cursor() as cur:
-        with cur.copy(f'COPY "{table.name}" ({col_list}) FROM STDIN') as cp:
-            for i in range(0, len(rows), 2000):
-                cp.write("".join("\t".join(_copy_text(r[c]) for c in cols) + "\n" for r in rows[i:i + 2000]))
-
-
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _copy_text(v) -> str:
-    """One value in PostgreSQL's COPY text format."""
-    if v is None:
-        return "\\N"
-    if v is True:
-        return "t"
-    if v is False:
-        return "f"
-    if isinstance(v, dt.datetime):
-        if v.tzinfo is None:
-            raise ValueError("naive datetime in a bulk insert")
-        return v.isoformat()
-    if isinstance(v, float):
-        return repr(v)
-    return str(v).translate(_COPY_ESCAPES)
+    bulk_insert(session, table, rows)
 
 
 def _allocate_ids(session, n: int) -> list[int]:
     """``n`` fresh case ids: from the sequence on PostgreSQL; on SQLite (one writer at a time) after
     the largest id (a concurrent writer makes the insert fail on the primary key: the batch is retried)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return list(session.scalars(text("SELECT nextval(pg_get_serial_sequence('cases', 'id')) "
-                                         "FROM generate_series(1, :n)"), {"n": n}))
-    top = session.scalar(select(func.max(Case.id))) or 0
-    return list(range(top + 1, top + 1 + n))
+    return allocate_ids(session, Case.__table__, n)
 
 
 def _write_batch(session, rows: list[_Row], source, snap, now, dispatch, actor, state):

@@ -203,7 +203,7 @@ class Placement:
 
 def parse_point(lon_raw, lat_raw, crs_raw, prefix: str = "location.") -> tuple[float, float, CRS]:
     """Validated (x, y, CRS) of a user-given point; IntakeError naming the field otherwise."""
-    from gridmap.incidents.addresses import coordinate_problem
+    from gridmap.registry.addresses import coordinate_problem
 
     try:
         crs = parse_crs(crs_raw if crs_raw not in (None, "") else "wgs84")
@@ -267,7 +267,7 @@ def _place(session: Session, loc, top_address) -> Placement:
 def place_by_address(session: Session, address: str) -> Placement:
     """Match ``address`` in the register: confident → its point; otherwise the manual queue."""
     from gridmap.geo.coords import CRS as _CRS
-    from gridmap.incidents.addresses import match_address
+    from gridmap.registry.addresses import match_address
 
     threshold = address_min_score()
     matches = match_address(session, address, limit=3)
@@ -469,6 +469,15 @@ def _point(lon, lat):
     return WKTElement(f"POINT({lon!r} {lat!r})", srid=4326)
 
 
+def may_place_into(actor: Actor, placement: Placement) -> bool:
+    """A queued case (no area yet) may be placed by a supervisor only inside their own area."""
+    if actor.role in ("city", "admin") or actor.is_system:
+        return True
+    if actor.role not in PLACING_ROLES or actor.area_id is None:
+        return False
+    return actor.area_id in (placement.cell_id, placement.community_id, placement.street_id, placement.district_id)
+
+
 def place_case(session: Session, case_id: int, lon, lat, crs, actor: Actor, *, comment: str | None = None,
                expected_version: int | None = None, now: dt.datetime | None = None,
                auto_dispatch: bool = True) -> Case:
@@ -482,6 +491,13 @@ def place_case(session: Session, case_id: int, lon, lat, crs, actor: Actor, *, c
 
     now = now or utcnow()
     case = session.scalar(select(Case).where(Case.id == case_id, case_filter(session, actor)))
+    queued = False
+    if case is None and actor.role in PLACING_ROLES:
+        # a queued case has no area yet, so no area scope holds it: a supervisor may place it,
+        # inside their own area only (checked below, on the located point)
+        case = session.scalar(select(Case).where(Case.id == case_id, Case.placement == "queue",
+                                                 Case.cell_id.is_(None)))
+        queued = case is not None
     if case is None:
         raise IntakeError("case", f"no case {case_id}", 404)
     if actor.role not in PLACING_ROLES and not actor.is_system:
@@ -492,6 +508,9 @@ def place_case(session: Session, case_id: int, lon, lat, crs, actor: Actor, *, c
                                   f"placed (use reassign for dispatched ones)", 409)
     x, y, c = parse_point(lon, lat, crs, prefix="")
     p = locate_point(session, x, y, c)
+    if queued:
+        if not may_place_into(actor, p):
+            raise IntakeError("location", f"the point lies in cell {p.cell_code}, outside your area", 403)
     p.placement = "manual"
     category = session.get(Category, case.category_id)
     r = route_placement(session, p, category, now)

@@ -3,8 +3,9 @@
 Owns: ``categories`` (the taxonomy, kept in data: time limit and default routing per category),
 ``cases`` (what was reported, where, the routing result and its reason, the life-cycle state and
 its timestamps, an optimistic-lock ``version``), ``case_events`` (the append-only history: who,
-when, what, where, comment), ``case_photos`` (stored files) and ``addresses`` (the local register
-of standard addresses used to place cases reported by address).
+when, what, where, comment), ``case_photos`` (stored files). The register of standard addresses that cases reported by
+address are placed against belongs to :mod:`gridmap.registry` (``Address`` is re-exported here
+for older imports).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from sqlalchemy import (Boolean, CheckConstraint, Float, ForeignKey, Index, Inte
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gridmap.db import Base, UTCDateTime, utcnow
+from gridmap.registry.models import Address  # noqa: F401  (cases.address_id refers to it)
 
 LIMIT_UNITS = ("urgent_hours", "working_hours", "working_days", "natural_days")
 SOURCES = ("patrol", "resident", "hotline", "video", "upper", "department", "open311", "import")
@@ -170,18 +172,3 @@ class CasePhoto(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     stored_path: Mapped[str] = mapped_column(String(300))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
-
-
-class Address(Base):
-    """A standard address (标准地址) with its WGS84 coordinates."""
-
-    __tablename__ = "addresses"
-    __table_args__ = (Index("ix_addresses_normalized", "normalized"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    code: Mapped[str | None] = mapped_column(String(60), unique=True)
-    address: Mapped[str] = mapped_column(String(300))
-    normalized: Mapped[str] = mapped_column(String(300))
-    lon: Mapped[float] = mapped_column(Float)
-    lat: Mapped[float] = mapped_column(Float)
-    cell_code: Mapped[str | None] = mapped_column(String(32))

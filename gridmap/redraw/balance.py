@@ -1,9 +1,10 @@
 """The balance advisor: are cells the right size, and how could a community be cut better?
 
 Owns: the household report per cell against a target band (default 300–500 households, the
-urban practice in Anhui and Haikou; a warning, never a hard limit), with the outliers; household
-points for a community (the address register's points inside it, else synthetic points spread
-uniformly over each cell, as many as its households); and the proposal tool, which re-partitions
+urban practice in Anhui and Haikou; a warning, never a hard limit; a cell's figures come from the
+base register once loaded, cell by cell), with the outliers; household points for a community
+(its registered households' points, else the address register's points inside it, else synthetic
+points spread uniformly over each cell, as many as its households); and the proposal tool, which re-partitions
 a community into N contiguous, compact cells with balanced households and hands the result to
 :func:`gridmap.redraw.operations.replace_cells` as a DRAFT to review — never a silent change.
 
@@ -40,7 +41,9 @@ from gridmap.boundaries.service import load_level
 from gridmap.config import setting
 from gridmap.geo import measure
 from gridmap.geo.shapes import as_multi, metric_epsg
-from gridmap.incidents.models import Address
+from gridmap.registry.models import Address
+from gridmap.registry.service import household_points as registered_household_points
+from gridmap.registry.service import households_by_cell, population_by_cell
 from gridmap.redraw.models import DEFAULT_TARGET_HOUSEHOLDS
 from gridmap.redraw.operations import replace_cells
 from gridmap.redraw.problems import DraftError, DraftNotFound
@@ -105,9 +108,12 @@ def balance_report(session: Session, *, community: str | None = None, street: st
             raise DraftNotFound(f"no street with code {street}")
         cells = cells[cells["parent_code"].isin(set(comms.loc[comms["parent_code"] == street, "code"]))]
         scope = street
+    reg_hh, reg_pop = households_by_cell(session), population_by_cell(session)
     rows = []
     for r in cells.itertuples():
-        hh, pop = _int_or_none(r.households), _int_or_none(r.population)
+        # the base register's figures once loaded (cell by cell), else the stored figures
+        hh = reg_hh.get(int(r.id), _int_or_none(r.households))
+        pop = reg_pop.get(int(r.id), _int_or_none(r.population))
         if not band_applies(r.parent_code, r.kind):
             status, dev = "not_applicable", None
         elif hh is None:
@@ -134,6 +140,12 @@ def balance_report(session: Session, *, community: str | None = None, street: st
                         "households": int(sum(known)) if known else None,
                         "min": min(known) if known else None, "max": max(known) if known else None,
                         "mean": round(float(np.mean(known)), 1) if known else None}}
+
+
+def _area_id(session: Session, code: str) -> int | None:
+    from gridmap.boundaries.models import Area
+
+    return session.scalar(select(Area.id).where(Area.code == code))
 
 
 def _int_or_none(v):
@@ -168,6 +180,9 @@ def household_points(session: Session, community: str, *, seed: int = 0) -> tupl
 
     state = DraftState(session)
     comm = state.get(community, "community")
+    registered = registered_household_points(session, _area_id(session, community))
+    if len(registered) >= 10:
+        return registered, "register"
     x0, y0, x1, y1 = comm.geom.bounds
     rows = session.execute(select(Address.lon, Address.lat).where(Address.lon >= x0, Address.lon <= x1,
                                                                   Address.lat >= y0, Address.lat <= y1)).all()
@@ -509,6 +524,8 @@ def propose_for_community(session: Session, community: str, n: int | None = None
     else:
         xy, origin = np.asarray(points, dtype="float64").reshape(-1, 2), "given"
     total = int(sum(known)) if known else int(len(xy))
+    if origin == "register":
+        total = int(len(xy))  # one point per registered household
     if n is None:
         mid = (target[0] + target[1]) / 2
         n = max(1, int(round(total / mid))) if total else max(1, len(cells))

@@ -48,6 +48,7 @@ from gridmap.redraw.problems import (
     DraftProblemsError,
 )
 from gridmap.redraw.state import DraftState, chunks
+from gridmap.registry.placement import replace_records
 from gridmap.redraw.workflow import require_may_edit, store_problems, visible_draft
 
 
@@ -62,13 +63,14 @@ class PublishReport:
     cases_updated: int = 0
     responsibilities_inherited: int = 0
     responsibilities_closed: int = 0
+    registry_moved: int = 0  # standard addresses (and what hangs on them) now in another cell
     warnings: list = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {"draft": self.draft_id, "published_at": self.published_at.isoformat(), "created": self.created,
                 "changed": self.changed, "retired": self.retired, "cases_rerouted": self.cases_rerouted,
                 "cases_updated": self.cases_updated, "responsibilities_inherited": self.responsibilities_inherited,
-                "responsibilities_closed": self.responsibilities_closed,
+                "responsibilities_closed": self.responsibilities_closed, "registry_moved": self.registry_moved,
                 "warnings": [p.as_dict() for p in self.warnings]}
 
 
@@ -89,7 +91,8 @@ def publish_draft(session: Session, draft_id: int, actor: Actor, *, reason: str 
     5. every open case whose cell changes is moved to its new cell and re-routed
        (:func:`gridmap.assign.router.route`, one call per new cell and category kind), set-based:
        one UPDATE per (new cell, route), history rows by one bulk INSERT ("reroute", comment
-       "boundary change draft #N"). Closed cases keep their cell.
+       "boundary change draft #N"). Closed cases keep their cell;
+    6. the base register is re-placed (:func:`gridmap.registry.placement.replace_records`).
     """
 
     now = now or utcnow()
@@ -196,6 +199,8 @@ def publish_draft(session: Session, draft_id: int, actor: Actor, *, reason: str 
     # (5) open cases follow their point
     if moves:
         _reroute(session, state, moves, actor, d, now, rep, route, Case, CaseEvent, Category)
+    # (6) the base register follows the boundaries: addresses located again, records re-placed
+    rep.registry_moved = replace_records(session, snap_m=snap_m)["moved"]
     store_problems(d, problems)
     session.execute(update(BoundaryDraft).where(BoundaryDraft.id == d.id).values(problems=d.problems)
                     .execution_options(synchronize_session=False))

@@ -313,6 +313,7 @@ def nav_items(user) -> list[tuple[str, str, str]]:
     items = []
     if role in ("worker", "head") and user.worker_id:
         items.append(("worker", _("我的网格"), url_for("pages.worker")))
+        items.append(("worker_registry", _("房屋人口"), url_for("pages.worker_registry")))
     if role in ("head", "community") and user.area is not None:
         items.append(("area", _("社区/村"), url_for("pages.area", code=user.area.code)))
     if role in CENTRE_ROLES:
@@ -320,6 +321,8 @@ def nav_items(user) -> list[tuple[str, str, str]]:
     if role in STREET_ROLES:
         items.append(("street", _("街道"), url_for("pages.street")))
         items.append(("editor", _("边界编辑"), url_for("pages.editor")))
+    if role in ("head", "community", "street", "district", "city", "admin"):
+        items.append(("queue", _("待定位"), url_for("pages.queue")))
     items.append(("cases", _("事件列表"), url_for("pages.cases")))
     if role != "department":
         items.append(("report", _("上报事件"), url_for("pages.report")))

@@ -136,10 +136,12 @@ def centre():
     hazards = hazards_layer_url()  # drawn by static/js/app.js (data-hazards-url)
     rows, totals = _indicator_rows(session, act, f, date_from, date_to)
     from gridmap.web.views.cases import category_groups as groups
+    from gridmap.web.views.registry import registry_columns
 
     return render_template("centre.html", map=map_parts_for_page(m), map_name=m.get_name(), f=f, lf=lf,
                            date_from=date_from, date_to=date_to, rows=rows, totals=totals,
-                           groups=groups(session), statuses=STATUSES, shades=SHADES, hazards_url=hazards)
+                           groups=groups(session), statuses=STATUSES, shades=SHADES, hazards_url=hazards,
+                           registry=registry_columns(session, act))
 
 
 @bp.get("/centre/card/<code>")
