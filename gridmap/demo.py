@@ -190,7 +190,7 @@ def _demo_hazards(sessionmaker, n: int, echo) -> str:
     now = dt.datetime.now(dt.timezone.utc)
     for i in range(n):
         t = types[int(rng.integers(len(types)))]
-        data = {"type": t, "title": titles.get(t, "隐患"), "severity": ["low", "medium", "high"][i % 3],
+        data = {"type": t, "title": titles.get(t, "隐患"), "grade": ["general", "general", "major"][i % 3],
                 "lon": float(shapely.get_x(pts[i])), "lat": float(shapely.get_y(pts[i])),
                 "external_id": f"demo-h{i:04d}"}
         try:

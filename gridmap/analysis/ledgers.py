@@ -41,7 +41,7 @@ from gridmap.analysis.common import CASE_AREA_COLUMN, AnalysisError, Period, per
 from gridmap.assign.models import Worker
 from gridmap.boundaries.models import Area
 from gridmap.db import utcnow
-from gridmap.hazards.models import (SEVERITY_ZH, STATUS_ZH, TASK_RESULT_ZH, Hazard, HazardCase, HazardType,
+from gridmap.hazards.models import (GRADE_ZH, STATUS_ZH, TASK_RESULT_ZH, Hazard, HazardCase, HazardType,
                                     InspectionSchedule, InspectionTask)
 from gridmap.incidents.models import Case, CaseEvent, Category
 
@@ -177,10 +177,10 @@ def _case_where(session: Session, area: Area, per: Period, actor: Actor | None) 
 
 HAZARD_COLUMNS = [
     Column("seq", "序号", 6, "int"), Column("number", "隐患编号", 18, "code"), Column("found_at", "发现时间", 17, "datetime"),
-    Column("type", "隐患类型", 10), Column("severity", "隐患等级", 9), Column("title", "隐患名称", 22),
+    Column("type", "隐患类型", 10), Column("grade", "隐患等级", 9), Column("title", "隐患名称", 22),
     Column("place", "位置", 22), Column("cell", "所属网格", 20), Column("responsible_unit", "责任单位", 18),
     Column("worker", "责任网格员", 10), Column("deadline", "整改期限", 17, "datetime"),
-    Column("rectified_at", "整改完成时间", 17, "datetime"), Column("verified_at", "验收时间", 17, "datetime"),
+    Column("rectified_at", "整改完成时间", 17, "datetime"), Column("verified_at", "核查时间", 17, "datetime"),
     Column("status", "当前状态", 12), Column("overdue", "是否超期", 10), Column("cases", "关联事件", 18),
     Column("note", "备注", 10),
 ]
@@ -219,7 +219,7 @@ def _hazards_ledger(session, area, per, actor, now):
         else:
             overdue = "否"
         rows.append({"seq": i, "number": h.number, "found_at": _local(h.found_at, per.tz), "type": r.type_name,
-                     "severity": SEVERITY_ZH[h.severity], "title": h.title,
+                     "grade": GRADE_ZH[h.grade], "title": h.title,
                      "place": h.address or ("区域" if h.geom_kind == "area" else f"{h.lon:.5f}, {h.lat:.5f}"),
                      "cell": r.cell_name, "responsible_unit": h.responsible_unit, "worker": r.worker,
                      "deadline": _local(h.rectify_deadline, per.tz), "rectified_at": _local(h.rectified_at, per.tz),

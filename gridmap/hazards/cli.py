@@ -44,7 +44,7 @@ def types_cmd(path):
                    f"inspect every {t['inspection_interval_days'] or '-'} days")
 
 
-@hazards_group.command("import", help="Import hazards from a CSV (type,title,lon,lat[,crs,geometry,severity,"
+@hazards_group.command("import", help="Import hazards from a CSV (type,title,lon,lat[,crs,geometry,grade,"
                                       "responsible_unit,found_at,external_id…]; Chinese headers 隐患类型/经度/纬度 … "
                                       "work too) or a GeoJSON file (points or areas). All rows or none.")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
@@ -73,15 +73,16 @@ def import_cmd(path, encoding, source, dry_run):
 @click.option("--area", help="Code of a district, street, community or cell.")
 @click.option("--status", help="open, rectified, verified, closed (comma-separated).")
 @click.option("--type", "type_", help="Hazard type code.")
+@click.option("--grade", help="general or major (一般 / 重大事故隐患).")
 @click.option("--overdue", is_flag=True, help="Only open hazards past their rectification deadline.")
 @click.option("--limit", type=click.IntRange(1, 200), default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @with_appcontext
-def list_cmd(area, status, type_, overdue, limit, as_json):
+def list_cmd(area, status, type_, grade, overdue, limit, as_json):
     from gridmap.hazards.service import HazardError, hazard_dicts, list_hazards
 
     require_schema()
-    filters = {"area": area, "status": status, "type": type_, "overdue": "1" if overdue else None}
+    filters = {"area": area, "status": status, "type": type_, "grade": grade, "overdue": "1" if overdue else None}
     with sessionmaker()() as s:
         try:
             rows, total = list_hazards(s, SYSTEM, filters=filters, per_page=limit)
@@ -97,7 +98,7 @@ def list_cmd(area, status, type_, overdue, limit, as_json):
     for h in items:
         cell = h["cell"]["code"] if h["cell"] else "-"
         late = " OVERDUE" if h["overdue"] else ""
-        click.echo(f"{h['number']}  {h['type_name']:<4} {h['severity_name']:<4} {h['status_name']:<6} cell {cell}  "
+        click.echo(f"{h['number']}  {h['type_name']:<4} {h['grade_name']:<4} {h['status_name']:<6} cell {cell}  "
                    f"due {(h['rectify_deadline'] or '-')[:16]}{late}  {h['title']}")
     click.echo(f"{len(items)} of {total}")
 

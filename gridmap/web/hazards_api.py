@@ -5,9 +5,9 @@ caller's scope (``hazards.service.hazard_filter``) and a hazard outside it answe
 JSON ``{"error", "field"}``: malformed 400, unacceptable 422, a wrong state or a lost race 409,
 not allowed 403.
 
-  GET  /api/v1/hazards                     list: area, status, type, severity, overdue, from, to, bbox,
+  GET  /api/v1/hazards                     list: area, status, type, grade, overdue, unit, supervised, from, to, bbox,
                                            page, per_page (≤ 200)
-  POST /api/v1/hazards                     create {type, title, severity?, geometry | lon+lat, crs?, …} → 201
+  POST /api/v1/hazards                     create {type, title, grade?, accident_grade?, geometry | lon+lat, crs?, …} → 201
   GET  /api/v1/hazards/<id>                one hazard with its geometry and history
   POST /api/v1/hazards/<id>/rectify        {"comment", "version"?}
   POST /api/v1/hazards/<id>/verify         {"passed": true|false, "comment"?, "version"?}
@@ -232,7 +232,7 @@ def task_done(task_id: int):
 
 def hazards_geojson(session, actor, bbox, *, filters: dict | None = None, limit: int = DEFAULT_GEO) -> str:
     """Hazards meeting the bbox (through the spatial index), as GeoJSON text, at most ``limit``."""
-    from gridmap.hazards.models import SEVERITY_ZH, STATUS_ZH, Hazard, HazardType
+    from gridmap.hazards.models import GRADE_ZH, STATUS_ZH, Hazard, HazardType
     from gridmap.hazards.service import filter_clauses, overdue_clause
     from gridmap.db import utcnow
     from gridmap.web.geo_api import _as_geojson, _bbox_clause, _feature, _feature_collection
@@ -240,7 +240,7 @@ def hazards_geojson(session, actor, bbox, *, filters: dict | None = None, limit:
     now = utcnow()
     where = filter_clauses(session, actor, filters or {}, now=now)
     where.append(_bbox_clause(session, Hazard.geom, Hazard.id, "hazards", bbox, exact=True))
-    q = (select(Hazard.id, Hazard.number, Hazard.title, Hazard.severity, Hazard.status, Hazard.geom_kind,
+    q = (select(Hazard.id, Hazard.number, Hazard.title, Hazard.grade, Hazard.status, Hazard.geom_kind,
                 HazardType.code.label("type"), HazardType.name.label("type_name"), Hazard.rectify_deadline,
                 overdue_clause(now).label("overdue"), _as_geojson(session, Hazard.geom).label("gj"))
          .join(HazardType, HazardType.id == Hazard.type_id)
@@ -253,7 +253,7 @@ def hazards_geojson(session, actor, bbox, *, filters: dict | None = None, limit:
     feats = []
     for r in rows[:limit]:
         props = {"id": r.id, "number": r.number, "title": r.title, "type": r.type, "type_name": r.type_name,
-                 "severity": r.severity, "severity_name": SEVERITY_ZH[r.severity], "status": r.status,
+                 "grade": r.grade, "grade_name": GRADE_ZH[r.grade], "status": r.status,
                  "status_name": STATUS_ZH[r.status], "kind": r.geom_kind, "overdue": bool(r.overdue),
                  "rectify_deadline": r.rectify_deadline.isoformat() if r.rectify_deadline else None}
         feats.append(_feature(r.id, props, r.gj))
