@@ -16,6 +16,13 @@ not allowed 403.
   POST /api/v1/hazards/<id>/schedules      {"interval_days"?, "start_date"?, "end_date"?} recurring inspection
   GET  /api/v1/hazards/geo?bbox=…          GeoJSON for maps (points and areas; capped, ``truncated``)
   GET  /api/v1/hazards/types               the hazard types with their limits
+  GET  /api/v1/hazards/indicators          open, overdue, 按期整改率 (with due), reopened … per group
+                                           (none|district|street|community|cell), by grade and type; from, to, area
+  GET  /api/v1/hazards/compliance          inspections due / on time / late / missed per group and type
+  POST /api/v1/hazards/<id>/reopen         {"comment" (required), "version"?}
+  POST /api/v1/hazards/<id>/assign         {"unit", "person"?, "comment"?, "version"?} responsible unit
+  POST /api/v1/hazards/<id>/extend         {"deadline": YYYY-MM-DD, "reason" (required), "version"?}
+  POST /api/v1/hazards/<id>/supervise      {"comment" (required), "version"?} 督办
   GET  /api/v1/hazards/inspections         tasks in scope: due=1, done=0|1, area
   POST /api/v1/hazards/inspections/<id>/done  {"result": ok|issue|absent, "note"?}
 """
@@ -112,7 +119,7 @@ def get(hazard_id: int):
     return jsonify(_one(get_session(), hazard_id))
 
 
-@bp.post("/<int:hazard_id>/<any(rectify, verify, close):action>")
+@bp.post("/<int:hazard_id>/<any(rectify, verify, close, reopen):action>")
 @login_required
 def action(hazard_id: int, action: str):
     from gridmap.hazards.service import HazardError, apply_action
@@ -132,6 +139,71 @@ def action(hazard_id: int, action: str):
     except HazardError as e:
         _fail(session, e)
     return jsonify(_one(session, hazard_id))
+
+
+def _version(body: dict):
+    version = body.get("version")
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+        raise APIError("version must be a whole number", 400, field="version")
+    return version
+
+
+@bp.post("/<int:hazard_id>/<any(assign, extend, supervise):action>")
+@login_required
+def manage(hazard_id: int, action: str):
+    from gridmap.hazards import actions
+    from gridmap.hazards.service import HazardError
+
+    session = get_session()
+    body = _json_body()
+    version = _version(body)
+    try:
+        if action == "assign":
+            actions.assign_unit(session, hazard_id, current_actor(), unit=body.get("unit"), person=body.get("person"),
+                                comment=body.get("comment") if isinstance(body.get("comment"), str) else None,
+                                expected_version=version)
+        elif action == "extend":
+            actions.extend(session, hazard_id, current_actor(), deadline=body.get("deadline"),
+                           reason=body.get("reason"), expected_version=version)
+        else:
+            actions.supervise(session, hazard_id, current_actor(), comment=body.get("comment"),
+                              expected_version=version)
+        session.commit()
+    except HazardError as e:
+        _fail(session, e)
+    return jsonify(_one(session, hazard_id))
+
+
+def _analysis(fn):
+    from gridmap.hazards.service import HazardError
+
+    unknown = sorted(set(request.args) - {"group", "from", "to", "area"})
+    if unknown:
+        raise APIError(f"unknown parameter {unknown[0]!r}; this endpoint takes group, from, to, area",
+                       field=unknown[0])
+    session = get_session()
+    try:
+        return jsonify(fn(session, current_actor(), group_by=(request.args.get("group") or "none").strip(),
+                          date_from=request.args.get("from"), date_to=request.args.get("to"),
+                          area=request.args.get("area") or None))
+    except HazardError as e:
+        _fail(session, e)
+
+
+@bp.get("/indicators")
+@login_required
+def indicators():
+    from gridmap.hazards.indicators import hazard_indicators
+
+    return _analysis(hazard_indicators)
+
+
+@bp.get("/compliance")
+@login_required
+def compliance():
+    from gridmap.hazards.indicators import inspection_compliance
+
+    return _analysis(inspection_compliance)
 
 
 @bp.post("/<int:hazard_id>/cases")
