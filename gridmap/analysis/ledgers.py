@@ -194,6 +194,38 @@ def _hazards_ledger(session, area, per, actor, now):
     where = [col == area.id, or_(and_(Hazard.found_at >= per.start, Hazard.found_at < per.end), carried)]
     if actor is not None:
         where.insert(0, hazard_filter(session, actor))
+    return _hazard_ledger_rows(session, where, carried, per, now)
+
+
+def hazard_selection_ledger(session: Session, actor: Actor, filters: dict, *, now: dt.datetime | None = None
+                            ) -> Ledger:
+    """The 隐患台账 of a register page's selection (its filters, ``hazards.service.filter_clauses``):
+    every hazard the page lists, in the same columns as the area ledger. The period shown is the
+    ``from``/``to`` filter, else the span of the hazards' found dates."""
+    from sqlalchemy import false
+
+    from gridmap.hazards.service import HazardError, filter_clauses
+
+    now = now or utcnow()
+    try:
+        where = filter_clauses(session, actor, filters, now=now)
+    except HazardError as e:
+        raise AnalysisError(e.field, e.message) from None
+    lo, hi = session.execute(select(func.min(Hazard.found_at), func.max(Hazard.found_at)).where(*where)).one()
+    tz = ZoneInfo("Asia/Shanghai")
+    d0 = filters.get("from") or (lo.astimezone(tz).date() if lo else now.astimezone(tz).date())
+    d1 = filters.get("to") or (hi.astimezone(tz).date() if hi else now.astimezone(tz).date())
+    per = period(d0, d1)
+    a = resolve_area(session, filters.get("area")) if filters.get("area") else (
+        session.get(Area, actor.area_id) if actor.area_id else None)
+    cols, rows, summary = _hazard_ledger_rows(session, where, false(), per, now)
+    name = a.name if a is not None else "全部辖区"
+    path = area_path(session, a) if a is not None else name
+    return Ledger(kind="hazards", title=f"{name}{KINDS['hazards']}（筛选结果）", area=a, area_path=path, period=per,
+                  columns=cols, rows=rows, generated_at=now, summary=summary)
+
+
+def _hazard_ledger_rows(session, where, carried, per, now):
     cell = aliased(Area)
     res = session.execute(
         select(Hazard, HazardType.name.label("type_name"), cell.name.label("cell_name"), Worker.name.label("worker"),

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 import shapely
 from geoalchemy2 import WKTElement
-from sqlalchemy import and_, false, func, or_, select, true, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 import gridmap.models  # noqa: F401  (every table mapped before the first query)

@@ -314,6 +314,7 @@ def hazards_geojson(session, actor, bbox, *, filters: dict | None = None, limit:
     where.append(_bbox_clause(session, Hazard.geom, Hazard.id, "hazards", bbox, exact=True))
     q = (select(Hazard.id, Hazard.number, Hazard.title, Hazard.grade, Hazard.status, Hazard.geom_kind,
                 HazardType.code.label("type"), HazardType.name.label("type_name"), Hazard.rectify_deadline,
+                Hazard.supervised, Hazard.lon, Hazard.lat,
                 overdue_clause(now).label("overdue"), _as_geojson(session, Hazard.geom).label("gj"))
          .join(HazardType, HazardType.id == Hazard.type_id)
          .where(*where).order_by(Hazard.found_at.desc(), Hazard.id.desc()).limit(limit + 1))
@@ -327,7 +328,8 @@ def hazards_geojson(session, actor, bbox, *, filters: dict | None = None, limit:
         props = {"id": r.id, "number": r.number, "title": r.title, "type": r.type, "type_name": r.type_name,
                  "grade": r.grade, "grade_name": GRADE_ZH[r.grade], "status": r.status,
                  "status_name": STATUS_ZH[r.status], "kind": r.geom_kind, "overdue": bool(r.overdue),
-                 "rectify_deadline": r.rectify_deadline.isoformat() if r.rectify_deadline else None}
+                 "rectify_deadline": r.rectify_deadline.isoformat() if r.rectify_deadline else None,
+                 "supervised": bool(r.supervised), "lon": r.lon, "lat": r.lat}
         feats.append(_feature(r.id, props, r.gj))
     return _feature_collection(feats, count=len(feats), truncated=truncated, limit=limit, total=total)
 
