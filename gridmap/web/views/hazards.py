@@ -88,6 +88,7 @@ def hazards():
     rows = hazard_dicts(session, sel.hazards, now=now)
     qs = urlencode(filters)
     m = base_map(scope_extent(session, act))
+    _outlines(m)
     types = list(session.scalars(select(HazardType).where(HazardType.active.is_(True)).order_by(HazardType.code)))
     areas = _area_choices(session, act)
     ledger_area = filters.get("area") or (areas[0][0] if len(areas) == 1 else None)
@@ -205,6 +206,7 @@ def _hazard_map(session, h: Hazard):
         pad = max(x1 - x0, y1 - y0) * 0.3 + 0.001
         bounds = (x0 - pad, y0 - pad, x1 + pad, y1 + pad)
     m = base_map(bounds)
+    _outlines(m)
     color = "#9c4221" if h.grade == "major" else "#dd6b20"
     if h.geom_kind == "area":
         folium.GeoJson(gj, name="hazard", style_function=lambda _f: {"color": color, "weight": 3, "dashArray": "5 4",
@@ -213,6 +215,14 @@ def _hazard_map(session, h: Hazard):
     folium.CircleMarker([h.lat, h.lon], radius=9, color="#7b341e", weight=2, fill=True, fill_color=color,
                         fill_opacity=0.9, tooltip=h.title).add_to(m)
     return m
+
+
+def _outlines(m) -> None:
+    """The areas in view as outlines under the hazards (district → cell by zoom), for orientation."""
+    from gridmap.web.maps import LEVELS_BY_ZOOM, add_cells_layer
+    from gridmap.web.views.base import GEO_API, cell_tooltip
+
+    add_cells_layer(m, f"{GEO_API}/cells", levels=LEVELS_BY_ZOOM, name="cells", tooltip=cell_tooltip())
 
 
 def _inspections(session, h: Hazard) -> tuple[list, list]:
