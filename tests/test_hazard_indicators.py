@@ -27,6 +27,7 @@ Inspections (tasks due in the period up to today 03-20):
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from sqlalchemy import func, select
@@ -188,3 +189,25 @@ def test_indicator_and_compliance_api(app, sessionmaker, fixture):
     assert r.status_code == 400 and r.get_json()["field"] == "reason"
     r = c.post(f"/api/v1/hazards/{fixture['H2']}/supervise", json={"comment": "x"}, headers=auth(tok["east"]))
     assert r.status_code == 404  # out of the east street's scope: as if missing
+
+
+def test_cli_indicators_and_compliance(app, fixture):
+    from gridmap.hazards.cli import hazards_group
+
+    if "hazards" not in app.cli.commands:
+        app.cli.add_command(hazards_group)
+    runner = app.test_cli_runner()
+    r = runner.invoke(args=["hazards", "indicators", "--from", "2026-03-01", "--to", "2026-03-31", "--json"])
+    assert r.exit_code == 0, r.output
+    total = json.loads(r.output)["rows"][0]
+    # judged now (after the fixture's 03-20): H6's extended deadline 03-25 has passed too → due 6
+    assert (total["found"], total["rectified_on_time"], total["due"]) == (6, 2, 6)
+    r = runner.invoke(args=["hazards", "indicators", "--group", "street", "--from", "2026-03-01",
+                            "--to", "2026-03-31"])
+    assert r.exit_code == 0 and "西街道" in r.output and "东街道" in r.output and "100.0%" in r.output
+    r = runner.invoke(args=["hazards", "compliance", "--from", "2026-03-01", "--to", "2026-03-31", "--json"])
+    total = json.loads(r.output)["rows"][0]
+    # now, 03-22 is due as well and missed; 03-20 is missed instead of pending
+    assert (total["due"], total["on_time"], total["late"], total["missed"], total["pending"]) == (6, 1, 2, 3, 0)
+    r = runner.invoke(args=["hazards", "compliance", "--from", "2026-02-30"])
+    assert r.exit_code == 1 and "from must be a date" in r.output

@@ -179,6 +179,11 @@ def test_selection_downloads_match_the_page(web):
     ws = load_workbook(io.BytesIO(r.data)).active
     titles = [ws.cell(row=i, column=6).value for i in range(1, ws.max_row + 1)]
     assert "H2" in titles and "H5" in titles and "H1" not in titles
+    r = c.get("/hazards/export.xlsx")  # no area: the whole scope
+    assert r.status_code == 200 and r.headers["X-Gridmap-Rows"] == "7"
+    assert "全部辖区" in load_workbook(io.BytesIO(r.data)).active.cell(row=1, column=1).value
+    r = client_for(app, "east").get("/hazards/export.xlsx")
+    assert r.headers["X-Gridmap-Rows"] == "1"  # the east street's own hazard only
     r = c.get("/hazards/export.xlsx?grade=较大", follow_redirects=True)
     assert "accident grade" in text(r)
 

@@ -166,4 +166,73 @@ def inspections_cmd(due, generate, horizon, area, as_json):
     click.echo(f"{len(tasks)} tasks")
 
 
+def _analysis_options(fn):
+    for opt in reversed([
+            click.option("--group", type=click.Choice(["none", "district", "street", "community", "cell"]),
+                         default="none", show_default=True, help="One row per area of this level."),
+            click.option("--from", "date_from", help="First day YYYY-MM-DD (default: the 1st of this month)."),
+            click.option("--to", "date_to", help="Last day YYYY-MM-DD (default: today)."),
+            click.option("--area", help="Only this area (code of any level)."),
+            click.option("--json", "as_json", is_flag=True)]):
+        fn = opt(fn)
+    return fn
+
+
+def _run_analysis(fn, group, date_from, date_to, area):
+    from gridmap.hazards.service import HazardError
+
+    require_schema()
+    with sessionmaker()() as s:
+        try:
+            return fn(s, SYSTEM, group_by=group, date_from=date_from, date_to=date_to, area=area)
+        except HazardError as e:
+            raise click.ClickException(f"{e.field}: {e.message}") from None
+
+
+def _pct(v) -> str:
+    return "-" if v is None else f"{v * 100:.1f}%"
+
+
+@hazards_group.command("indicators", help="Hazard indicators of a period: found, open, overdue, 按期整改率 "
+                                          "(rectified on time / due), reopened, 督办; per area with --group.")
+@_analysis_options
+@with_appcontext
+def indicators_cmd(group, date_from, date_to, area, as_json):
+    from gridmap.hazards.indicators import hazard_indicators
+
+    out = _run_analysis(hazard_indicators, group, date_from, date_to, area)
+    if as_json:
+        click.echo(json.dumps(out, ensure_ascii=False))
+        return
+    p = out["period"]
+    click.echo(f"period {p['from']} .. {p['to']} ({p['timezone']})")
+    click.echo(f"{'area':<24} {'found':>6} {'open':>6} {'overdue':>8} {'due':>6} {'on time':>8} {'rate':>7} "
+               f"{'reopened':>9}")
+    for r in out["rows"]:
+        name = (r["group"] or {}).get("name") or "total"
+        click.echo(f"{name:<24} {r['found']:>6} {r['open']:>6} {r['overdue']:>8} {r['due']:>6} "
+                   f"{r['rectified_on_time']:>8} {_pct(r['on_time_rate']):>7} {r['reopened']:>9}")
+    click.echo(out["definitions"]["on_time_rate"] + "; due: " + out["definitions"]["due"])
+
+
+@hazards_group.command("compliance", help="Inspection compliance of a period: due, on time, late, missed, "
+                                          "pending, 按时巡检率; per area with --group.")
+@_analysis_options
+@with_appcontext
+def compliance_cmd(group, date_from, date_to, area, as_json):
+    from gridmap.hazards.indicators import inspection_compliance
+
+    out = _run_analysis(inspection_compliance, group, date_from, date_to, area)
+    if as_json:
+        click.echo(json.dumps(out, ensure_ascii=False))
+        return
+    p = out["period"]
+    click.echo(f"period {p['from']} .. {p['to']} (counted to {p['counted_to']})")
+    click.echo(f"{'area':<24} {'due':>6} {'on time':>8} {'late':>6} {'missed':>7} {'pending':>8} {'rate':>7}")
+    for r in out["rows"]:
+        name = (r["group"] or {}).get("name") or "total"
+        click.echo(f"{name:<24} {r['due']:>6} {r['on_time']:>8} {r['late']:>6} {r['missed']:>7} {r['pending']:>8} "
+                   f"{_pct(r['on_time_rate']):>7}")
+
+
 __all__ = ["hazards_group"]
