@@ -160,3 +160,15 @@ def test_centre_map_hazard_layer_and_card(gm_page, ids, backend):
     assert items.count() == 4
     assert "H2" in gm_page.page.text_content("#card-hazards")
     assert_clean(gm_page)
+
+
+def test_compliance_page_table_and_map(gm_page, ids, backend):
+    login(gm_page, "centre")
+    gm_page.goto("/hazards/compliance?from=2026-03-01&to=2026-03-31&group=street")
+    rows = gm_page.page.locator("#compliance-table tbody tr")
+    assert rows.count() == 2
+    assert gm_page.page.text_content("#compliance-table tbody tr[data-code='330999001'] td:nth-child(5)").strip() == "2"
+    assert gm_page.page.locator("#compliance-map path.leaflet-interactive").count() >= 2  # the two streets shaded
+    assert "按期整改率" in gm_page.page.text_content("#indicator-table")
+    shot(gm_page, "hazard-compliance-desktop", backend)
+    assert_clean(gm_page)
