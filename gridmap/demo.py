@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from gridmap.boundaries.io import read_boundary_file
 from gridmap.boundaries.service import counts, import_layer
 from gridmap.db import transaction
+from gridmap.hazards.demo import demo_hazards
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_LEVELS = [("district", "zhoushan_districts.shp"), ("street", "zhoushan_streets.shp"),
@@ -67,7 +68,7 @@ def load_demo(sessionmaker, directory: Path, *, if_empty: bool = False, instance
     msgs.append(load_registry_demo(sessionmaker, instance_path=instance_path, echo=echo))
     if cases:
         msgs.append(_demo_cases(sessionmaker, cases, echo))
-        msgs.append(_demo_hazards(sessionmaker, max(cases // 6, 1), echo))
+        msgs.append(demo_hazards(sessionmaker, echo=echo))
     return msgs
 
 
@@ -169,39 +170,3 @@ def _demo_cases(sessionmaker, n: int, echo) -> str:
         except IntakeError:
             bad += 1
     return f"cases: {made} synthetic cases reported ({bad} refused)"
-
-
-def _demo_hazards(sessionmaker, n: int, echo) -> str:
-    """Synthetic hazards (隐患) through the real register: placed, routed, with deadlines."""
-    from gridmap.accounts.actor import SYSTEM
-    from gridmap.boundaries.lookup import get_index
-    from gridmap.hazards.models import HazardType
-    from gridmap.hazards.service import HazardError, create_hazard
-
-    import shapely
-
-    rng = np.random.default_rng(7)
-    with sessionmaker() as s:
-        idx = get_index(s)
-        types = [c for c, in s.execute(select(HazardType.code))]
-    if not len(idx) or not types:
-        return "hazards: no cells or types"
-    pts = shapely.point_on_surface(idx.geoms[rng.choice(len(idx), size=n)])
-    titles = {"fire": "楼道电动车充电", "gas": "餐饮店燃气软管老化", "self_built": "自建房加层",
-              "flood": "低洼地段排水不畅", "work_safety": "码头作业区防护缺失", "traffic": "路口视线遮挡",
-              "geological": "山体边坡落石", "other": "其他隐患"}
-    made = 0
-    now = dt.datetime.now(dt.timezone.utc)
-    for i in range(n):
-        t = types[int(rng.integers(len(types)))]
-        data = {"type": t, "title": titles.get(t, "隐患"), "severity": ["low", "medium", "high"][i % 3],
-                "lon": float(shapely.get_x(pts[i])), "lat": float(shapely.get_y(pts[i])),
-                "external_id": f"demo-h{i:04d}"}
-        try:
-            with transaction(sessionmaker) as s:
-                create_hazard(s, data, SYSTEM, source="import",
-                              now=now - dt.timedelta(days=float(rng.uniform(0, 30))))
-            made += 1
-        except HazardError:
-            pass
-    return f"hazards: {made} synthetic hazards registered"

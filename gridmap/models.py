@@ -6,4 +6,5 @@ from gridmap.registry.models import (AccessLog, Address, Building, Household, Or
                                      PersonTag, Tag)
 from gridmap.incidents.models import Case, CaseEvent, CasePhoto, Category  # noqa: F401
 from gridmap.redraw.models import BoundaryDraft, BoundaryDraftArea  # noqa: F401
-from gridmap.hazards.models import Hazard, HazardCase, HazardEvent, HazardType, InspectionSchedule, InspectionTask  # noqa: F401,E501
+from gridmap.hazards.models import (Hazard, HazardCase, HazardEvent, HazardPhoto, HazardType,  # noqa: F401
+                                    InspectionSchedule, InspectionTask)

@@ -76,7 +76,8 @@ def test_types_load_from_data_and_reload_is_idempotent(sessionmaker, backend):
     assert {"fire", "gas", "self_built", "flood", "work_safety", "traffic", "geological"} <= codes
     assert (fire.name, fire.rectify_limit_value, fire.rectify_limit_unit, fire.inspection_interval_days) == \
         ("消防", 7, "natural_days", 30)
-    assert hz.rectify_limit(fire, "major") == (24.0, "urgent_hours")
+    assert hz.rectify_limit(fire, "major") == (30.0, "natural_days")  # a major hazard: longer, under a plan
+    assert hz.rectify_limit(fire, "general") == (7.0, "natural_days")
 
 
 def test_a_bad_types_file_is_refused_with_every_problem(sessionmaker, tmp_path, backend):
@@ -93,7 +94,7 @@ def test_a_bad_types_file_is_refused_with_every_problem(sessionmaker, tmp_path, 
 
 def test_a_point_hazard_is_placed_routed_numbered_and_given_a_deadline(sessionmaker, city):
     with transaction(sessionmaker) as s:
-        h = hz.create_hazard(s, point(severity="一般", responsible_unit="幸福小区物业"), SYSTEM, now=T0)
+        h = hz.create_hazard(s, point(grade="一般", responsible_unit="幸福小区物业"), SYSTEM, now=T0)
         hid = h.id
     with sessionmaker() as s:
         h = s.get(Hazard, hid)
@@ -102,16 +103,21 @@ def test_a_point_hazard_is_placed_routed_numbered_and_given_a_deadline(sessionma
         assert h.cell_id == area(s, CELL).id and h.street_id == area(s, "330999001").id
         assert h.responsible_worker_id == city["w"].id and "张伟" in h.route_reason
         assert h.rectify_deadline == T0 + dt.timedelta(days=7)  # fire: 7 natural days
-        assert h.status == "open" and h.severity == "low" and h.responsible_unit == "幸福小区物业"
+        assert h.status == "open" and h.grade == "general" and h.accident_grade is None and h.responsible_unit == "幸福小区物业"
         ev = s.scalars(select(HazardEvent).where(HazardEvent.hazard_id == hid)).all()
         assert [(e.seq, e.action, e.to_status) for e in ev] == [(1, "register", "open")]
 
 
-def test_severity_shortens_the_limit(sessionmaker, city):
+def test_a_major_hazard_gets_the_longer_limit_of_its_grade(sessionmaker, city):
+    """重大事故隐患 are rectified over time under a plan (安监总局令第16号 第三条): gas 15 days, not 3."""
     with transaction(sessionmaker) as s:
-        h = hz.create_hazard(s, point(type="gas", severity="major", title="燃气管道锈蚀"), SYSTEM, now=T0)
-        assert h.rectify_deadline == T0 + dt.timedelta(hours=4)
-        h2 = hz.create_hazard(s, point(type="燃气", severity="较大", title="软管老化",
+        h = hz.create_hazard(s, point(type="gas", grade="重大事故隐患", accident_grade="较大",
+                                      title="燃气管道锈蚀"), SYSTEM, now=T0)
+        assert (h.grade, h.accident_grade) == ("major", "larger")
+        assert h.rectify_deadline == T0 + dt.timedelta(days=15)
+        g = hz.create_hazard(s, point(type="gas", grade="general", title="软管松动"), SYSTEM, now=T0)
+        assert g.rectify_deadline == T0 + dt.timedelta(days=3)
+        h2 = hz.create_hazard(s, point(type="燃气", grade="一般", title="软管老化",
                                        rectify_deadline="2026-03-10"), SYSTEM, now=T0)
         # a given deadline date means the end of that local day
         assert h2.rectify_deadline == dt.datetime(2026, 3, 10, 15, 59, 59, tzinfo=UTC)
@@ -125,7 +131,7 @@ def test_an_area_hazard_is_placed_by_its_centroid(sessionmaker, city):
                                                    [122.003, 30.033], [122.003, 30.037], [122.009, 30.037],
                                                    [122.009, 30.039], [122.001, 30.039], [122.001, 30.031]]]}
     with transaction(sessionmaker) as s:
-        h = hz.create_hazard(s, {"type": "flood", "title": "低洼易涝区", "geometry": poly, "severity": "high"},
+        h = hz.create_hazard(s, {"type": "flood", "title": "低洼易涝区", "geometry": poly, "grade": "major"},
                              SYSTEM, now=T0)
         c = hz.create_hazard(s, {"type": "geological", "title": "边坡", "geometry": json.dumps(c_shape)}, SYSTEM,
                              now=T0)
@@ -145,7 +151,12 @@ def test_an_area_hazard_is_placed_by_its_centroid(sessionmaker, city):
     ({"type": "fire", "title": "x"}, "location", "lon and lat, or a geometry"),
     ({"type": "fire", "title": "x", "lon": 121.5, "lat": 30.035}, "location", "outside every cell"),
     ({"type": "fire", "title": "x", "lon": 30.035, "lat": 122.005}, "geometry", "swapped"),
-    ({"type": "fire", "title": "x", "severity": "huge", "lon": 122.005, "lat": 30.035}, "severity", "low, medium"),
+    ({"type": "fire", "title": "x", "grade": "huge", "lon": 122.005, "lat": 30.035}, "grade", "general, major"),
+    ({"type": "fire", "title": "x", "grade": "较大", "lon": 122.005, "lat": 30.035}, "grade", "an accident grade"),
+    ({"type": "fire", "title": "x", "grade": "特别重大", "lon": 122.005, "lat": 30.035}, "grade", "安监总局令第16号"),
+    ({"type": "fire", "title": "x", "severity": "high", "lon": 122.005, "lat": 30.035}, "severity", "give grade"),
+    ({"type": "fire", "title": "x", "accident_grade": "huge", "lon": 122.005, "lat": 30.035}, "accident_grade",
+     "especially_major"),
     ({"type": "fire", "title": "x", "geometry": {"type": "LineString", "coordinates": [[122, 30], [122.01, 30.01]]}},
      "geometry", "not a LineString"),
     ({"type": "fire", "title": "x", "geometry": "POLYGON((122.001 30.031, 122.009 30.039, 122.009 30.031, "
@@ -323,7 +334,7 @@ def test_import_csv_with_chinese_headers_and_geojson_areas(sessionmaker, city, t
     csv_path = tmp_path / "h.csv"
     csv_path.write_bytes(("隐患类型,隐患名称,隐患等级,经度,纬度,责任单位,编号,发现时间\n"
                           "消防,楼道堆物,一般,122.005,30.035,物业,A1,2026-03-01\n"
-                          "gas,燃气表老化,较大,122.045,30.035,燃气公司,A2,2026-03-02T09:00\n").encode("gbk"))
+                          "gas,燃气表老化,重大事故隐患,122.045,30.035,燃气公司,A2,2026-03-02T09:00\n").encode("gbk"))
     gj = tmp_path / "h.geojson"
     gj.write_text(json.dumps({"type": "FeatureCollection", "features": [
         {"type": "Feature", "properties": {"type": "flood", "title": "易涝点", "external_id": "G1"},
@@ -339,7 +350,7 @@ def test_import_csv_with_chinese_headers_and_geojson_areas(sessionmaker, city, t
     with sessionmaker() as s:
         rows = {h.external_id: h for h in s.scalars(select(Hazard))}
         assert rows["A1"].found_at == dt.datetime(2026, 2, 28, 16, 0, tzinfo=UTC)
-        assert rows["A2"].severity == "medium" and rows["A2"].responsible_unit == "燃气公司"
+        assert rows["A2"].grade == "major" and rows["A2"].responsible_unit == "燃气公司"
         assert rows["G1"].geom_kind == "area"
 
 
@@ -370,10 +381,10 @@ def api(hzapp, sessionmaker, city):
 
 def test_api_create_list_get_and_actions(api):
     client, tok = api
-    r = client.post("/api/v1/hazards", json=point(severity="较大"), headers=auth(tok["zw"]))
+    r = client.post("/api/v1/hazards", json=point(grade="重大", accident_grade="较大"), headers=auth(tok["zw"]))
     assert r.status_code == 201, r.get_json()
     h = r.get_json()
-    assert h["cell"]["code"] == CELL and h["severity"] == "medium" and h["responsible_worker"]["code"] == "W001"
+    assert h["cell"]["code"] == CELL and (h["grade"], h["grade_name"], h["accident_grade"]) == ("major", "重大", "larger") and h["responsible_worker"]["code"] == "W001"
     assert h["history"][0]["action"] == "register"
     r = client.post("/api/v1/hazards", json={"type": "fire"}, headers=auth(tok["zw"]))
     assert r.status_code == 400 and r.get_json()["field"] == "title"
@@ -445,7 +456,7 @@ def test_api_schedules_and_tasks(api, sessionmaker):
 def test_cli_import_list_and_inspections(hzapp, sessionmaker, city, tmp_path):
     runner = hzapp.test_cli_runner()
     p = tmp_path / "h.csv"
-    p.write_text("type,title,lon,lat,severity\nfire,楼道堆物,122.005,30.035,high\ngas,燃气,122.045,30.035,low\n",
+    p.write_text("type,title,lon,lat,grade\nfire,楼道堆物,122.005,30.035,重大\ngas,燃气,122.045,30.035,一般\n",
                  encoding="utf-8")
     r = runner.invoke(args=["hazards", "import", str(p)])
     assert r.exit_code == 0, r.output
@@ -456,6 +467,10 @@ def test_cli_import_list_and_inspections(hzapp, sessionmaker, city, tmp_path):
     assert r.exit_code == 1 and "outside every cell" in r.output
     r = runner.invoke(args=["hazards", "list", "--area", "330999001"])
     assert r.exit_code == 0 and "楼道堆物" in r.output and "燃气" not in r.output and "1 of 1" in r.output
+    r = runner.invoke(args=["hazards", "list", "--grade", "major"])
+    assert r.exit_code == 0 and "楼道堆物" in r.output and "重大" in r.output and "燃气" not in r.output
+    r = runner.invoke(args=["hazards", "list", "--grade", "较大"])
+    assert r.exit_code == 1 and "accident grade" in r.output
     r = runner.invoke(args=["hazards", "list", "--area", "999"])
     assert r.exit_code == 1 and "no area with code '999'" in r.output
     with sessionmaker() as s:

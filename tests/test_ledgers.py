@@ -116,7 +116,7 @@ def test_dispute_hazard_and_visit_ledgers(sessionmaker, fixture):
     assert d[0]["closed_at"] == dt.datetime(2026, 3, 10, 14, 0) and d[0]["satisfaction"] == 5
     h = led["hazards"].rows
     assert [(r["title"], r["note"], r["overdue"], r["status"]) for r in h] == [
-        ("电动车楼道充电", "上期结转", "超期未整改", "待整改"), ("消防通道堵塞", None, "否", "已整改待验收")]
+        ("电动车楼道充电", "上期结转", "超期未整改", "待整改"), ("消防通道堵塞", None, "否", "已整改")]
     assert h[1]["cases"] == fixture["cases"][1].number and h[1]["responsible_unit"] == "幸福物业"
     assert h[1]["deadline"] == dt.datetime(2026, 3, 10, 10, 0) and h[1]["rectified_at"] == dt.datetime(2026, 3, 6, 9)
     assert led["hazards"].summary == {"隐患总数": 2, "本期新增": 1, "上期结转": 1, "已销号": 0, "超期未整改": 1}

@@ -77,9 +77,9 @@ def _hazard_records(session: Session, actor: Actor, filters: dict, limit: int):
     now = utcnow()
     rows = session.execute(
         select(Hazard.id, Hazard.number, HazardType.code.label("type"), HazardType.name.label("type_name"),
-               Hazard.title, Hazard.description, Hazard.severity, Hazard.status, Hazard.geom_kind, Hazard.address,
+               Hazard.title, Hazard.description, Hazard.grade, Hazard.accident_grade, Hazard.status, Hazard.geom_kind, Hazard.address,
                cell.code.label("cell"), comm.code.label("community"), street.code.label("street"),
-               Hazard.responsible_unit, Hazard.found_at, Hazard.rectify_deadline, Hazard.rectified_at,
+               Hazard.responsible_unit, Hazard.supervised, Hazard.found_at, Hazard.rectify_deadline, Hazard.rectified_at,
                Hazard.verified_at, Hazard.closed_at, Hazard.rework_count, Hazard.lon, Hazard.lat,
                func.ST_AsBinary(Hazard.geom).label("wkb"))
         .join(HazardType, HazardType.id == Hazard.type_id)

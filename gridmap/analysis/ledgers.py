@@ -41,7 +41,7 @@ from gridmap.analysis.common import CASE_AREA_COLUMN, AnalysisError, Period, per
 from gridmap.assign.models import Worker
 from gridmap.boundaries.models import Area
 from gridmap.db import utcnow
-from gridmap.hazards.models import (SEVERITY_ZH, STATUS_ZH, TASK_RESULT_ZH, Hazard, HazardCase, HazardType,
+from gridmap.hazards.models import (GRADE_ZH, STATUS_ZH, TASK_RESULT_ZH, Hazard, HazardCase, HazardType,
                                     InspectionSchedule, InspectionTask)
 from gridmap.incidents.categories import KIND_ZH
 from gridmap.incidents.models import Case, CaseEvent, Category
@@ -186,10 +186,10 @@ def _case_where(session: Session, area: Area, per: Period, actor: Actor | None) 
 
 HAZARD_COLUMNS = [
     Column("seq", "序号", 6, "int"), Column("number", "隐患编号", 18, "code"), Column("found_at", "发现时间", 17, "datetime"),
-    Column("type", "隐患类型", 10), Column("severity", "隐患等级", 9), Column("title", "隐患名称", 22),
+    Column("type", "隐患类型", 10), Column("grade", "隐患等级", 9), Column("title", "隐患名称", 22),
     Column("place", "位置", 22), Column("cell", "所属网格", 20), Column("responsible_unit", "责任单位", 18),
     Column("worker", "责任网格员", 10), Column("deadline", "整改期限", 17, "datetime"),
-    Column("rectified_at", "整改完成时间", 17, "datetime"), Column("verified_at", "验收时间", 17, "datetime"),
+    Column("rectified_at", "整改完成时间", 17, "datetime"), Column("verified_at", "核查时间", 17, "datetime"),
     Column("status", "当前状态", 12), Column("overdue", "是否超期", 10), Column("cases", "关联事件", 18),
     Column("note", "备注", 10),
 ]
@@ -203,6 +203,38 @@ def _hazards_ledger(session, area, per, actor, now):
     where = [col == area.id, or_(and_(Hazard.found_at >= per.start, Hazard.found_at < per.end), carried)]
     if actor is not None:
         where.insert(0, hazard_filter(session, actor))
+    return _hazard_ledger_rows(session, where, carried, per, now)
+
+
+def hazard_selection_ledger(session: Session, actor: Actor, filters: dict, *, now: dt.datetime | None = None
+                            ) -> Ledger:
+    """The 隐患台账 of a register page's selection (its filters, ``hazards.service.filter_clauses``):
+    every hazard the page lists, in the same columns as the area ledger. The period shown is the
+    ``from``/``to`` filter, else the span of the hazards' found dates."""
+    from sqlalchemy import false
+
+    from gridmap.hazards.service import HazardError, filter_clauses
+
+    now = now or utcnow()
+    try:
+        where = filter_clauses(session, actor, filters, now=now)
+    except HazardError as e:
+        raise AnalysisError(e.field, e.message) from None
+    lo, hi = session.execute(select(func.min(Hazard.found_at), func.max(Hazard.found_at)).where(*where)).one()
+    tz = ZoneInfo("Asia/Shanghai")
+    d0 = filters.get("from") or (lo.astimezone(tz).date() if lo else now.astimezone(tz).date())
+    d1 = filters.get("to") or (hi.astimezone(tz).date() if hi else now.astimezone(tz).date())
+    per = period(d0, d1)
+    a = resolve_area(session, filters.get("area")) if filters.get("area") else (
+        session.get(Area, actor.area_id) if actor.area_id else None)
+    cols, rows, summary = _hazard_ledger_rows(session, where, false(), per, now)
+    name = a.name if a is not None else "全部辖区"
+    path = area_path(session, a) if a is not None else name
+    return Ledger(kind="hazards", title=f"{name}{KINDS['hazards']}（筛选结果）", area=a, area_path=path, period=per,
+                  columns=cols, rows=rows, generated_at=now, summary=summary)
+
+
+def _hazard_ledger_rows(session, where, carried, per, now):
     cell = aliased(Area)
     res = session.execute(
         select(Hazard, HazardType.name.label("type_name"), cell.name.label("cell_name"), Worker.name.label("worker"),
@@ -228,7 +260,7 @@ def _hazards_ledger(session, area, per, actor, now):
         else:
             overdue = "否"
         rows.append({"seq": i, "number": h.number, "found_at": _local(h.found_at, per.tz), "type": r.type_name,
-                     "severity": SEVERITY_ZH[h.severity], "title": h.title,
+                     "grade": GRADE_ZH[h.grade], "title": h.title,
                      "place": h.address or ("区域" if h.geom_kind == "area" else f"{h.lon:.5f}, {h.lat:.5f}"),
                      "cell": r.cell_name, "responsible_unit": h.responsible_unit, "worker": r.worker,
                      "deadline": _local(h.rectify_deadline, per.tz), "rectified_at": _local(h.rectified_at, per.tz),

@@ -11,6 +11,9 @@ are listed but not ranked (too few cases to judge). The red list (红榜) is the
 units scoring at least ``red_min``; the black list (黑榜) the worst ``top_n`` scoring at most
 ``black_max`` that are not on the red list. Every knob is a ``ScorecardConfig`` field; the API
 takes them from the app config (GRIDMAP_SCORECARD_*) and the query string.
+
+Each unit also carries its inspection compliance of the period (``inspections``: due, on time,
+late, missed, 按时巡检率; ``hazards.indicators``), shown beside the score and not part of it.
 """
 from __future__ import annotations
 
@@ -110,15 +113,38 @@ def scorecards(session: Session, actor: Actor | None, *, level: str = "cell", da
     red_ids = {u["id"] for u in red}
     black = [u for u in reversed(ranked) if u["composite"] <= cfg.black_max and u["id"] not in red_ids][: cfg.top_n]
     others = sorted((u for u in units if not u["ranked"]), key=lambda u: u["code"] or "")
+    insp = _inspections(session, actor, level, per)
+    for u in units:
+        u["inspections"] = insp.get(u["id"])
     brief = lambda u: {k: u[k] for k in ("id", "code", "name", "rank", "composite", "on_time_rate",  # noqa: E731
                                           "satisfaction_mean", "due")}
     out = {"level": level, "level_name": LEVEL_ZH[level], "period": per.as_dict(), "config": asdict(cfg),
            "formula": "composite = (w_on_time × on_time_rate + w_satisfaction × (satisfaction_mean − 1) / 4) / "
                       "(w_on_time + w_satisfaction); on_time_rate alone when nothing was evaluated",
-           "definitions": definitions(cfg.exclude_extended), "rows": ranked + others,
+           "definitions": {**definitions(cfg.exclude_extended), **_inspection_definitions()},
+           "rows": ranked + others,
            "red_list": [brief(u) for u in red], "black_list": [brief(u) for u in black], "message": None}
     if not units:
         out["message"] = f"no cases in the period {per.date_from} to {per.date_to}: nothing to rank"
     elif not ranked:
         out["message"] = f"no {level} has at least {cfg.min_due} cases due to close: nothing ranked"
     return out
+
+
+def _inspection_definitions() -> dict:
+    from gridmap.hazards.indicators import DEFINITIONS
+
+    return {f"inspections.{k}": v for k, v in DEFINITIONS.items() if k.startswith("inspection")}
+
+
+def _inspections(session: Session, actor: Actor | None, level: str, per) -> dict:
+    """Inspection compliance of the period per unit id of ``level`` (worker: the assigned worker)."""
+    from gridmap.accounts.actor import SYSTEM
+    from gridmap.hazards.indicators import compliance_by_worker, inspection_compliance
+
+    if level == "worker":
+        return compliance_by_worker(session, actor, date_from=per.date_from, date_to=per.date_to)
+    res = inspection_compliance(session, actor or SYSTEM, group_by=level, date_from=per.date_from,
+                                date_to=per.date_to)
+    return {r["group"]["id"]: {k: r[k] for k in ("due", "on_time", "late", "missed", "pending", "on_time_rate")}
+            for r in res["rows"] if r["group"] and r["group"]["id"] is not None}

@@ -43,7 +43,7 @@ def types_cmd(path):
                    f"inspect every {t['inspection_interval_days'] or '-'} days")
 
 
-@hazards_group.command("import", help="Import hazards from a CSV (type,title,lon,lat[,crs,geometry,severity,"
+@hazards_group.command("import", help="Import hazards from a CSV (type,title,lon,lat[,crs,geometry,grade,"
                                       "responsible_unit,found_at,external_id…]; Chinese headers 隐患类型/经度/纬度 … "
                                       "work too) or a GeoJSON file (points or areas). All rows or none.")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
@@ -72,15 +72,16 @@ def import_cmd(path, encoding, source, dry_run):
 @click.option("--area", help="Code of a district, street, community or cell.")
 @click.option("--status", help="open, rectified, verified, closed (comma-separated).")
 @click.option("--type", "type_", help="Hazard type code.")
+@click.option("--grade", help="general or major (一般 / 重大事故隐患).")
 @click.option("--overdue", is_flag=True, help="Only open hazards past their rectification deadline.")
 @click.option("--limit", type=click.IntRange(1, 200), default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @with_appcontext
-def list_cmd(area, status, type_, overdue, limit, as_json):
+def list_cmd(area, status, type_, grade, overdue, limit, as_json):
     from gridmap.hazards.service import HazardError, hazard_dicts, list_hazards
 
     require_schema()
-    filters = {"area": area, "status": status, "type": type_, "overdue": "1" if overdue else None}
+    filters = {"area": area, "status": status, "type": type_, "grade": grade, "overdue": "1" if overdue else None}
     with sessionmaker()() as s:
         try:
             rows, total = list_hazards(s, SYSTEM, filters=filters, per_page=limit)
@@ -96,7 +97,7 @@ def list_cmd(area, status, type_, overdue, limit, as_json):
     for h in items:
         cell = h["cell"]["code"] if h["cell"] else "-"
         late = " OVERDUE" if h["overdue"] else ""
-        click.echo(f"{h['number']}  {h['type_name']:<4} {h['severity_name']:<4} {h['status_name']:<6} cell {cell}  "
+        click.echo(f"{h['number']}  {h['type_name']:<4} {h['grade_name']:<4} {h['status_name']:<6} cell {cell}  "
                    f"due {local_time(h['rectify_deadline'], seconds=False)}{late}  {h['title']}")
     click.echo(f"{len(items)} of {total}")
 
@@ -163,6 +164,75 @@ def inspections_cmd(due, generate, horizon, area, as_json):
         state = f"done {t['done_at'][:10]} {t['result']}" if t["done_at"] else ("OVERDUE" if t["overdue"] else "due")
         click.echo(f"#{t['id']:<6} {t['due_date']}  cell {t['cell'] or '-'}  {who}  {state}  {t['title']}")
     click.echo(f"{len(tasks)} tasks")
+
+
+def _analysis_options(fn):
+    for opt in reversed([
+            click.option("--group", type=click.Choice(["none", "district", "street", "community", "cell"]),
+                         default="none", show_default=True, help="One row per area of this level."),
+            click.option("--from", "date_from", help="First day YYYY-MM-DD (default: the 1st of this month)."),
+            click.option("--to", "date_to", help="Last day YYYY-MM-DD (default: today)."),
+            click.option("--area", help="Only this area (code of any level)."),
+            click.option("--json", "as_json", is_flag=True)]):
+        fn = opt(fn)
+    return fn
+
+
+def _run_analysis(fn, group, date_from, date_to, area):
+    from gridmap.hazards.service import HazardError
+
+    require_schema()
+    with sessionmaker()() as s:
+        try:
+            return fn(s, SYSTEM, group_by=group, date_from=date_from, date_to=date_to, area=area)
+        except HazardError as e:
+            raise click.ClickException(f"{e.field}: {e.message}") from None
+
+
+def _pct(v) -> str:
+    return "-" if v is None else f"{v * 100:.1f}%"
+
+
+@hazards_group.command("indicators", help="Hazard indicators of a period: found, open, overdue, 按期整改率 "
+                                          "(rectified on time / due), reopened, 督办; per area with --group.")
+@_analysis_options
+@with_appcontext
+def indicators_cmd(group, date_from, date_to, area, as_json):
+    from gridmap.hazards.indicators import hazard_indicators
+
+    out = _run_analysis(hazard_indicators, group, date_from, date_to, area)
+    if as_json:
+        click.echo(json.dumps(out, ensure_ascii=False))
+        return
+    p = out["period"]
+    click.echo(f"period {p['from']} .. {p['to']} ({p['timezone']})")
+    click.echo(f"{'area':<24} {'found':>6} {'open':>6} {'overdue':>8} {'due':>6} {'on time':>8} {'rate':>7} "
+               f"{'reopened':>9}")
+    for r in out["rows"]:
+        name = (r["group"] or {}).get("name") or "total"
+        click.echo(f"{name:<24} {r['found']:>6} {r['open']:>6} {r['overdue']:>8} {r['due']:>6} "
+                   f"{r['rectified_on_time']:>8} {_pct(r['on_time_rate']):>7} {r['reopened']:>9}")
+    click.echo(out["definitions"]["on_time_rate"] + "; due: " + out["definitions"]["due"])
+
+
+@hazards_group.command("compliance", help="Inspection compliance of a period: due, on time, late, missed, "
+                                          "pending, 按时巡检率; per area with --group.")
+@_analysis_options
+@with_appcontext
+def compliance_cmd(group, date_from, date_to, area, as_json):
+    from gridmap.hazards.indicators import inspection_compliance
+
+    out = _run_analysis(inspection_compliance, group, date_from, date_to, area)
+    if as_json:
+        click.echo(json.dumps(out, ensure_ascii=False))
+        return
+    p = out["period"]
+    click.echo(f"period {p['from']} .. {p['to']} (counted to {p['counted_to']})")
+    click.echo(f"{'area':<24} {'due':>6} {'on time':>8} {'late':>6} {'missed':>7} {'pending':>8} {'rate':>7}")
+    for r in out["rows"]:
+        name = (r["group"] or {}).get("name") or "total"
+        click.echo(f"{name:<24} {r['due']:>6} {r['on_time']:>8} {r['late']:>6} {r['missed']:>7} {r['pending']:>8} "
+                   f"{_pct(r['on_time_rate']):>7}")
 
 
 __all__ = ["hazards_group"]

@@ -1,11 +1,12 @@
 """Tables of the hazard register (隐患台账).
 
 Owns: ``hazard_types`` (the types, kept in data: ``data/hazard_types.json`` with a default
-rectification limit and inspection interval each), ``hazards`` (one hazard: type, severity, a point
+rectification limit and inspection interval each), ``hazards`` (one hazard: type, grade, a point
 OR an area geometry, the cell of its point / centroid and the areas above it, the responsible unit
 and worker found by the router, the rectification deadline, the life-cycle state and an
 optimistic-lock ``version``), ``hazard_events`` (the append-only status history),
-``hazard_cases`` (links to cases), ``inspection_schedules`` (recurring inspections: every
+``hazard_cases`` (links to cases), ``hazard_photos`` (photos of a rectification),
+``inspection_schedules`` (recurring inspections: every
 ``interval_days`` from ``start_date`` until ``end_date``) and ``inspection_tasks`` (one due
 inspection for the responsible worker: due date, done_at, result; unique per schedule and date, so
 generating them twice changes nothing).
@@ -16,17 +17,24 @@ import datetime as dt
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (Boolean, CheckConstraint, Date, Float, ForeignKey, Index, Integer, String, Text,
-                        UniqueConstraint)
+                        UniqueConstraint, false)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gridmap.db import Base, UTCDateTime, utcnow
 
-#: severity codes (一般 / 较大 / 重大; "major" is 特别重大 where a locality uses four grades)
-SEVERITIES = ("low", "medium", "high", "major")
-SEVERITY_ZH = {"low": "一般", "medium": "较大", "high": "重大", "major": "特别重大"}
-#: open → rectified (整改完成) → verified (验收通过) → closed (销号); a failed check returns to open
+#: hazard grades (安监总局令第16号 第三条): 一般事故隐患 (small harm, rectified at once) and 重大事故隐患
+#: (great harm or hard to rectify: production stopped in whole or part, rectified over time under a plan)
+GRADES = ("general", "major")
+GRADE_ZH = {"general": "一般", "major": "重大"}
+GRADE_FULL_ZH = {"general": "一般事故隐患", "major": "重大事故隐患"}
+#: the accident grades (生产安全事故报告和调查处理条例 第三条), kept apart: the grade of the accident a
+#: hazard could cause, where a record needs it (never the hazard's own grade)
+ACCIDENT_GRADES = ("general", "larger", "major", "especially_major")
+ACCIDENT_GRADE_ZH = {"general": "一般事故", "larger": "较大事故", "major": "重大事故", "especially_major": "特别重大事故"}
+#: open → rectified (整改完成) → verified (核查通过) → closed (销号); a failed check returns to open,
+#: a reopened hazard (closed or verified → open) too
 HAZARD_STATUSES = ("open", "rectified", "verified", "closed")
-STATUS_ZH = {"open": "待整改", "rectified": "已整改待验收", "verified": "已验收", "closed": "已销号"}
+STATUS_ZH = {"open": "待整改", "rectified": "已整改", "verified": "已核查", "closed": "已销号"}
 TASK_RESULTS = ("ok", "issue", "absent")
 TASK_RESULT_ZH = {"ok": "正常", "issue": "发现问题", "absent": "未能检查"}
 
@@ -42,14 +50,16 @@ class HazardType(Base):
     rectify_limit_value: Mapped[float] = mapped_column(Float)
     rectify_limit_unit: Mapped[str] = mapped_column(String(20))
     inspection_interval_days: Mapped[int | None] = mapped_column(Integer)
-    severity_limits: Mapped[str | None] = mapped_column(Text)  # JSON {"major": {"value": 1, "unit": …}}
+    grade_limits: Mapped[str | None] = mapped_column(Text)  # JSON {"major": {"value": 30, "unit": …}}
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class Hazard(Base):
     __tablename__ = "hazards"
     __table_args__ = (
-        CheckConstraint("severity IN ('low','medium','high','major')", name="severity"),
+        CheckConstraint("grade IN ('general','major')", name="grade"),
+        CheckConstraint("accident_grade IS NULL OR accident_grade IN ('general','larger','major','especially_major')",
+                        name="accident_grade"),
         CheckConstraint("status IN ('open','rectified','verified','closed')", name="status"),
         CheckConstraint("geom_kind IN ('point','area')", name="geom_kind"),
         UniqueConstraint("source", "external_id", name="uq_hazards_source_external_id"),
@@ -60,6 +70,7 @@ class Hazard(Base):
         Index("ix_hazards_street_id", "street_id"),
         Index("ix_hazards_found_at", "found_at"),
         Index("ix_hazards_responsible_worker_id", "responsible_worker_id"),
+        Index("ix_hazards_grade", "grade"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -69,7 +80,8 @@ class Hazard(Base):
     type_id: Mapped[int] = mapped_column(ForeignKey("hazard_types.id"))
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(Text)
-    severity: Mapped[str] = mapped_column(String(10), default="low")
+    grade: Mapped[str] = mapped_column(String(10), default="general")
+    accident_grade: Mapped[str | None] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(12), default="open")
     # where: a point or an area (Polygon / MultiPolygon), and the point that places it in a cell
     geom = mapped_column(Geometry("GEOMETRY", srid=4326, spatial_index=True), nullable=False)
@@ -93,6 +105,12 @@ class Hazard(Base):
     verified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     rework_count: Mapped[int] = mapped_column(Integer, default=0)
+    # 督办 (supervision by a higher level), deadline extensions, re-openings
+    supervised: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    supervised_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    supervised_by: Mapped[str | None] = mapped_column(String(120))
+    extension_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     reported_by: Mapped[str | None] = mapped_column(String(120))
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -134,6 +152,23 @@ class HazardCase(Base):
     hazard_id: Mapped[int] = mapped_column(ForeignKey("hazards.id", ondelete="CASCADE"), primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
     relation: Mapped[str] = mapped_column(String(20), default="related")  # reported_by, related
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class HazardPhoto(Base):
+    """A photo of a hazard (sent with a rectification, or on its own), stored under instance/photos/hazards/."""
+
+    __tablename__ = "hazard_photos"
+    __table_args__ = (Index("ix_hazard_photos_hazard_id", "hazard_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    hazard_id: Mapped[int] = mapped_column(ForeignKey("hazards.id", ondelete="CASCADE"))
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("hazard_events.id"))
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(60))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    stored_path: Mapped[str] = mapped_column(String(300))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

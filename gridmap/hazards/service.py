@@ -1,12 +1,12 @@
 """The hazard register (隐患): types, registration, the rectification life-cycle, reading, import.
 
 Owns: loading the hazard types from data (``data/hazard_types.json``: a default rectification
-limit and inspection interval per type, shorter limits per severity), registering a hazard
+limit and inspection interval per type, another limit per grade), registering a hazard
 (validate → geometry, a point or an area → the cell of its point / centroid through the lookup
 index → the worker on duty for that cell through ``assign.router.route`` → the rectification
 deadline through ``assign.calendar.add_limit`` → number ``YH20260302-000042`` → history event),
-the life-cycle (``TRANSITIONS``: rectify, verify with pass/fail, close; atomic on the version;
-the verifier is never who rectified), links to cases, the scope rule for hazards (the same as
+the life-cycle (``TRANSITIONS``: rectify, verify with pass/fail, close, reopen; atomic on the
+version; the verifier is never who rectified), links to cases, the scope rule for hazards (the same as
 for cases: a worker sees their cells, a community/street/district its own) and importing a
 CSV or GeoJSON file all-or-nothing.
 
@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 import shapely
 from geoalchemy2 import WKTElement
-from sqlalchemy import and_, false, func, or_, select, true, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 import gridmap.models  # noqa: F401  (every table mapped before the first query)
@@ -34,8 +34,8 @@ from gridmap.accounts.actor import Actor
 from gridmap.assign.calendar import UNITS, add_limit
 from gridmap.boundaries.models import Area
 from gridmap.db import utcnow
-from gridmap.hazards.models import (HAZARD_STATUSES, SEVERITIES, SEVERITY_ZH, STATUS_ZH, Hazard, HazardCase,
-                                    HazardEvent, HazardType)
+from gridmap.hazards.models import (ACCIDENT_GRADE_ZH, ACCIDENT_GRADES, GRADE_ZH, GRADES, HAZARD_STATUSES,
+                                    STATUS_ZH, Hazard, HazardCase, HazardEvent, HazardType)
 from gridmap.incidents.models import Case
 
 TIMEZONE = ZoneInfo("Asia/Shanghai")
@@ -46,9 +46,15 @@ MAX_DESCRIPTION = 5000
 MAX_PER_PAGE = 200
 #: roles that verify and close hazards (and see everything in their area)
 SUPERVISOR_ROLES = ("head", "community", "street", "district", "city", "admin", "system")
-#: severity aliases accepted on input (Chinese grades and English words)
-SEVERITY_ALIASES = {**{v: k for k, v in SEVERITY_ZH.items()}, "一般隐患": "low", "较大隐患": "medium",
-                    "重大隐患": "high", "特别重大隐患": "major", "general": "low", "serious": "high"}
+#: grade aliases accepted on input (Chinese names, short and full)
+GRADE_ALIASES = {"一般": "general", "一般隐患": "general", "一般事故隐患": "general",
+                 "重大": "major", "重大隐患": "major", "重大事故隐患": "major"}
+#: accident-grade aliases (一般/较大/重大/特别重大 事故)
+ACCIDENT_GRADE_ALIASES = {**{v: k for k, v in ACCIDENT_GRADE_ZH.items()},
+                          **{v[:-2]: k for k, v in ACCIDENT_GRADE_ZH.items()}}
+#: words of the four accident grades that are not hazard grades (refused as a hazard grade, with why)
+_ACCIDENT_ONLY = ("较大", "特别重大", "较大隐患", "特别重大隐患", "较大事故隐患", "特别重大事故隐患", "larger",
+                  "especially_major", "low", "medium", "high")
 _LEVEL_COLUMN = {"cell": Hazard.cell_id, "community": Hazard.community_id, "street": Hazard.street_id,
                  "district": Hazard.district_id}
 
@@ -114,18 +120,21 @@ def load_types(session: Session, path: str | Path | None = None) -> dict:
         interval = t.get("inspection_interval_days")
         if interval is not None and (isinstance(interval, bool) or not isinstance(interval, int) or interval < 1):
             problems.append(f"{where}: inspection_interval_days must be a whole number of days >= 1, got {interval!r}")
-        sev = t.get("severity_limits") or {}
+        if "severity_limits" in t:
+            problems.append(f"{where}: severity_limits is gone: hazards are graded general/major "
+                            "(一般/重大事故隐患); write grade_limits")
+        sev = t.get("grade_limits") or {}
         if not isinstance(sev, dict):
-            problems.append(f"{where}: severity_limits must be an object keyed by severity")
+            problems.append(f"{where}: grade_limits must be an object keyed by grade ({', '.join(GRADES)})")
             sev = {}
         for s, lim in sev.items():
-            if s not in SEVERITIES:
-                problems.append(f"{where}: unknown severity {s!r} in severity_limits ({', '.join(SEVERITIES)})")
-            _check_limit(lim, f"{where} severity_limits.{s}", problems)
+            if s not in GRADES:
+                problems.append(f"{where}: unknown grade {s!r} in grade_limits ({', '.join(GRADES)})")
+            _check_limit(lim, f"{where} grade_limits.{s}", problems)
         rows[code] = {"code": code.strip(), "name": (name or "").strip(), "name_en": t.get("name_en"),
                       "category_code": t.get("category"), "rectify_limit_value": value,
                       "rectify_limit_unit": unit, "inspection_interval_days": interval,
-                      "severity_limits": json.dumps(sev, ensure_ascii=False) if sev else None,
+                      "grade_limits": json.dumps(sev, ensure_ascii=False) if sev else None,
                       "active": bool(t.get("active", True))}
     if problems:
         raise ValueError("hazard types not loaded:\n  " + "\n  ".join(problems))
@@ -165,10 +174,10 @@ def find_type(session: Session, code) -> HazardType:
     return t
 
 
-def rectify_limit(t: HazardType, severity: str) -> tuple[float, str]:
-    """The type's limit for ``severity`` (its severity override, else the default)."""
-    if t.severity_limits:
-        lim = json.loads(t.severity_limits).get(severity)
+def rectify_limit(t: HazardType, grade: str) -> tuple[float, str]:
+    """The type's limit for ``grade`` (its grade's own limit, else the default)."""
+    if t.grade_limits:
+        lim = json.loads(t.grade_limits).get(grade)
         if lim:
             return float(lim["value"]), lim["unit"]
     return float(t.rectify_limit_value), t.rectify_limit_unit
@@ -178,7 +187,7 @@ def types_list(session: Session) -> list[dict]:
     ensure_types(session)
     return [{"code": t.code, "name": t.name, "name_en": t.name_en, "category": t.category_code,
              "rectify_limit": {"value": t.rectify_limit_value, "unit": t.rectify_limit_unit},
-             "severity_limits": json.loads(t.severity_limits) if t.severity_limits else {},
+             "grade_limits": json.loads(t.grade_limits) if t.grade_limits else {},
              "inspection_interval_days": t.inspection_interval_days, "active": t.active}
             for t in session.scalars(select(HazardType).order_by(HazardType.code))]
 
@@ -212,14 +221,31 @@ def _text(data: dict, key: str, *, required: bool = False, max_len: int) -> str 
     return v
 
 
-def parse_severity(value) -> str:
+def parse_grade(value, key: str = "grade") -> str:
+    """general / major (一般 / 重大, short or full names); the accident grades are refused, saying why."""
     if value is None or (isinstance(value, str) and not value.strip()):
-        return "low"
+        return "general"
     v = str(value).strip()
-    v = SEVERITY_ALIASES.get(v, v.lower())
-    if v not in SEVERITIES:
-        raise HazardError("severity", f"severity must be one of {', '.join(SEVERITIES)} "
-                                      f"({', '.join(SEVERITY_ZH.values())}), got {str(value)[:20]!r}", 400)
+    v = GRADE_ALIASES.get(v, v.lower())
+    if v in GRADES:
+        return v
+    if str(value).strip() in _ACCIDENT_ONLY or v in _ACCIDENT_ONLY:
+        raise HazardError(key, f"{str(value)[:20]!r} is an accident grade, not a hazard grade: a hazard is "
+                               "general or major (一般事故隐患 / 重大事故隐患, 安监总局令第16号 第三条); the grade "
+                               "of the accident it could cause goes in accident_grade", 400)
+    raise HazardError(key, f"{key} must be one of {', '.join(GRADES)} ({', '.join(GRADE_ZH.values())}), "
+                           f"got {str(value)[:20]!r}", 400)
+
+
+def parse_accident_grade(value) -> str | None:
+    """None, or one of the four accident grades (general/larger/major/especially_major, 一般/较大/重大/特别重大)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    v = str(value).strip()
+    v = ACCIDENT_GRADE_ALIASES.get(v, v.lower())
+    if v not in ACCIDENT_GRADES:
+        raise HazardError("accident_grade", f"accident_grade must be one of {', '.join(ACCIDENT_GRADES)} "
+                                            f"({', '.join(ACCIDENT_GRADE_ZH.values())}), got {str(value)[:20]!r}", 400)
     return v
 
 
@@ -366,10 +392,10 @@ def create_hazard(session: Session, data: dict, actor: Actor, *, source: str = "
                   now: dt.datetime | None = None) -> Hazard:
     """Validate, place, route and write one hazard in the caller's transaction (not committed).
 
-    ``data``: type (code or Chinese name), title, description?, severity? (low/medium/high/major or
-    一般/较大/重大/特别重大), geometry (GeoJSON/WKT point or area) or lon+lat, crs?, address?,
+    ``data``: type (code or Chinese name), title, description?, grade? (general/major or 一般/重大,
+    default general), accident_grade? (general/larger/major/especially_major), geometry (GeoJSON/WKT point or area) or lon+lat, crs?, address?,
     responsible_unit?, responsible_person?, found_at? (default now), rectify_deadline? (default: the
-    type's limit for the severity from found_at), case_ids?, external_id?.
+    type's limit for the grade from found_at), case_ids?, external_id?.
     """
     from gridmap.assign.router import route
 
@@ -381,7 +407,11 @@ def create_hazard(session: Session, data: dict, actor: Actor, *, source: str = "
     htype = find_type(session, data.get("type"))
     title = _text(data, "title", required=True, max_len=MAX_TITLE)
     description = _text(data, "description", max_len=MAX_DESCRIPTION)
-    severity = parse_severity(data.get("severity"))
+    if "severity" in data:
+        raise HazardError("severity", "severity is gone: give grade (general/major, 一般/重大事故隐患) and, where "
+                                      "needed, accident_grade (the four accident grades)", 400)
+    grade = parse_grade(data.get("grade"))
+    accident_grade = parse_accident_grade(data.get("accident_grade"))
     geom, kind = parse_geometry(data)
     anchor = anchor_point(geom)
     where = place(session, anchor.x, anchor.y)
@@ -394,9 +424,9 @@ def create_hazard(session: Session, data: dict, actor: Actor, *, source: str = "
             raise HazardError("rectify_deadline", "the rectification deadline lies before the hazard was found", 400)
         limit_note = "given"
     else:
-        value, unit = rectify_limit(htype, severity)
+        value, unit = rectify_limit(htype, grade)
         deadline = add_limit(session, found_at, value, unit)
-        limit_note = f"{value:g} {unit} ({htype.code}, {severity})"
+        limit_note = f"{value:g} {unit} ({htype.code}, {grade})"
     external_id = _text(data, "external_id", max_len=120)
     if external_id and session.scalar(select(Hazard.id).where(Hazard.source == source,
                                                               Hazard.external_id == external_id)):
@@ -414,7 +444,7 @@ def create_hazard(session: Session, data: dict, actor: Actor, *, source: str = "
             raise HazardError("case_ids", f"no case {missing[0]}", 422)
     r = route(session, cell_id=where["cell_id"], category=None, at=found_at)
     h = Hazard(source=source, external_id=external_id, type_id=htype.id, title=title, description=description,
-               severity=severity, status="open", geom=WKTElement(geom.wkt, srid=4326), geom_kind=kind,
+               grade=grade, accident_grade=accident_grade, status="open", geom=WKTElement(geom.wkt, srid=4326), geom_kind=kind,
                lon=round(anchor.x, 8), lat=round(anchor.y, 8), address=_text(data, "address", max_len=300),
                cell_id=where["cell_id"], community_id=where["community_id"], street_id=where["street_id"],
                district_id=where["district_id"], responsible_unit=_text(data, "responsible_unit", max_len=200),
@@ -462,6 +492,9 @@ TRANSITIONS: dict[str, dict[str, Transition]] = {
     "rectify": {"open": Transition("rectified", "any", comment=True)},
     "verify": {"rectified": Transition("verified", "supervisor")},
     "close": {"verified": Transition("closed", "supervisor")},
+    # a hazard found again after its check or its closing: back to open with a new deadline
+    "reopen": {"verified": Transition("open", "supervisor", comment=True),
+               "closed": Transition("open", "supervisor", comment=True)},
 }
 ACTIONS = tuple(TRANSITIONS)
 
@@ -479,7 +512,8 @@ def apply_action(session: Session, hazard_id: int, action: str, actor: Actor, *,
 
     rectify (open → rectified; a comment says what was done), verify (rectified → verified, or with
     ``data={"passed": false}`` and a comment back to open, counted as rework; never by who rectified),
-    close (verified → closed, 销号).
+    close (verified → closed, 销号), reopen (verified / closed → open with a reason and a new
+    deadline from now, counted in ``reopen_count``).
     """
     now = now or utcnow()
     table = TRANSITIONS.get(action)
@@ -527,6 +561,16 @@ def apply_action(session: Session, hazard_id: int, action: str, actor: Actor, *,
             values = {"rectified_at": None, "rework_count": (h.rework_count or 0) + 1}
     elif action == "close":
         values = {"closed_at": now}
+    elif action == "reopen":
+        if not comment:
+            raise HazardError("comment", "reopen needs a reason: what was found again", 400)
+        htype = session.get(HazardType, h.type_id)
+        value, unit = rectify_limit(htype, h.grade)
+        deadline = add_limit(session, now, value, unit)
+        values = {"rectified_at": None, "verified_at": None, "closed_at": None, "rectify_deadline": deadline,
+                  "reopen_count": (h.reopen_count or 0) + 1}
+        data.update({"deadline": deadline.isoformat(), "limit": f"{value:g} {unit}",
+                     "previous_deadline": h.rectify_deadline.isoformat() if h.rectify_deadline else None})
     stmt = (update(Hazard).where(Hazard.id == h.id, Hazard.version == h.version, Hazard.status == h.status)
             .values(**values, status=to, version=h.version + 1, updated_at=now)
             .execution_options(synchronize_session=False))
@@ -542,7 +586,7 @@ def apply_action(session: Session, hazard_id: int, action: str, actor: Actor, *,
 
 # ----------------------------------------------------------------------------- reading
 
-FILTER_KEYS = ("area", "status", "type", "severity", "overdue", "from", "to", "bbox")
+FILTER_KEYS = ("area", "status", "type", "grade", "overdue", "unit", "supervised", "from", "to", "bbox")
 
 
 def _area(session: Session, code: str) -> Area:
@@ -557,8 +601,9 @@ def overdue_clause(now: dt.datetime):
 
 
 def filter_clauses(session: Session, actor: Actor, filters: dict | None, *, now: dt.datetime | None = None) -> list:
-    """WHERE clauses: the scope first, then area (code of any level), status (comma list), type,
-    severity, overdue, from/to (found_at, local dates), bbox (minlon,minlat,maxlon,maxlat on the anchor)."""
+    """WHERE clauses: the scope first, then area (code of any level), status (comma list), type
+    (comma list), grade, overdue, unit (responsible unit, a part of its name), supervised (督办),
+    from/to (found_at, local dates), bbox (minlon,minlat,maxlon,maxlat on the anchor)."""
     now = now or utcnow()
     f = {k: v for k, v in (filters or {}).items() if v not in (None, "")}
     unknown = sorted(set(f) - set(FILTER_KEYS))
@@ -576,14 +621,25 @@ def filter_clauses(session: Session, actor: Actor, filters: dict | None, *, now:
                                         f"{', '.join(HAZARD_STATUSES)}", 400)
         where.append(Hazard.status.in_(wanted))
     if "type" in f:
-        where.append(Hazard.type_id == find_type(session, str(f["type"])).id)
-    if "severity" in f:
-        where.append(Hazard.severity == parse_severity(f["severity"]))
+        codes = [c for c in str(f["type"]).split(",") if c.strip()]
+        where.append(Hazard.type_id.in_([find_type(session, c).id for c in codes]))
+    if "grade" in f:
+        where.append(Hazard.grade == parse_grade(f["grade"]))
     if "overdue" in f:
         v = str(f["overdue"]).strip().lower()
         if v not in ("1", "true", "yes", "0", "false", "no"):
             raise HazardError("overdue", "overdue must be true or false", 400)
         where.append(overdue_clause(now) if v in ("1", "true", "yes") else ~overdue_clause(now))
+    if "supervised" in f:
+        v = str(f["supervised"]).strip().lower()
+        if v not in ("1", "true", "yes", "0", "false", "no"):
+            raise HazardError("supervised", "supervised must be true or false", 400)
+        where.append(Hazard.supervised.is_(v in ("1", "true", "yes")))
+    if "unit" in f:
+        unit = str(f["unit"]).strip()
+        if len(unit) > 200:
+            raise HazardError("unit", "unit is too long: at most 200 characters", 400)
+        where.append(Hazard.responsible_unit.contains(unit, autoescape=True))
     if "from" in f:
         where.append(Hazard.found_at >= parse_time(f["from"], "from"))
     if "to" in f:
@@ -654,8 +710,12 @@ def hazard_dicts(session: Session, hazards: list[Hazard], *, now: dt.datetime | 
     for h in hazards:
         t = types.get(h.type_id)
         d = {"id": h.id, "number": h.number, "type": t.code if t else None, "type_name": t.name if t else None,
-             "title": h.title, "description": h.description, "severity": h.severity,
-             "severity_name": SEVERITY_ZH[h.severity], "status": h.status, "status_name": STATUS_ZH[h.status],
+             "title": h.title, "description": h.description, "grade": h.grade,
+             "grade_name": GRADE_ZH[h.grade], "accident_grade": h.accident_grade,
+             "accident_grade_name": ACCIDENT_GRADE_ZH.get(h.accident_grade) if h.accident_grade else None,
+             "status": h.status, "status_name": STATUS_ZH[h.status],
+             "supervised": bool(h.supervised), "supervised_at": _iso(h.supervised_at),
+             "extension_count": h.extension_count or 0, "reopen_count": h.reopen_count or 0,
              "geom_kind": h.geom_kind, "lon": h.lon, "lat": h.lat, "address": h.address,
              "cell": ref(areas, h.cell_id), "community": ref(areas, h.community_id),
              "street": ref(areas, h.street_id), "responsible_unit": h.responsible_unit,
@@ -699,7 +759,8 @@ class ImportReport:
 
 #: column aliases accepted in files (Chinese headers of common local ledgers)
 COLUMN_ALIASES = {"类型": "type", "隐患类型": "type", "标题": "title", "隐患名称": "title", "描述": "description",
-                  "隐患描述": "description", "等级": "severity", "隐患等级": "severity", "经度": "lon", "纬度": "lat",
+                  "隐患描述": "description", "等级": "grade", "隐患等级": "grade", "隐患级别": "grade",
+                  "事故等级": "accident_grade", "可能导致的事故等级": "accident_grade", "经度": "lon", "纬度": "lat",
                   "地址": "address", "责任单位": "responsible_unit", "责任人": "responsible_person",
                   "发现时间": "found_at", "整改期限": "rectify_deadline", "编号": "external_id", "id": "external_id",
                   "wkt": "geometry", "坐标系": "crs"}
@@ -735,7 +796,7 @@ def _read_rows(path: Path, encoding: str | None) -> list[dict]:
 
 def import_file(session: Session, path: str | Path, actor: Actor, *, source: str = "import",
                 encoding: str | None = None, dry_run: bool = False, now: dt.datetime | None = None) -> ImportReport:
-    """Import hazards from CSV (type,title,lon,lat[,crs,geometry(WKT),severity,…]; Chinese headers such as
+    """Import hazards from CSV (type,title,lon,lat[,crs,geometry(WKT),grade,accident_grade,…]; Chinese headers such as
     隐患类型/经度/纬度 work too) or GeoJSON (properties with the same names). All rows or none: every
     row is checked first (in a savepoint); rows whose external_id was imported before are skipped."""
     path = Path(path)

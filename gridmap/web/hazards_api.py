@@ -5,9 +5,9 @@ caller's scope (``hazards.service.hazard_filter``) and a hazard outside it answe
 JSON ``{"error", "field"}``: malformed 400, unacceptable 422, a wrong state or a lost race 409,
 not allowed 403.
 
-  GET  /api/v1/hazards                     list: area, status, type, severity, overdue, from, to, bbox,
+  GET  /api/v1/hazards                     list: area, status, type, grade, overdue, unit, supervised, from, to, bbox,
                                            page, per_page (≤ 200)
-  POST /api/v1/hazards                     create {type, title, severity?, geometry | lon+lat, crs?, …} → 201
+  POST /api/v1/hazards                     create {type, title, grade?, accident_grade?, geometry | lon+lat, crs?, …} → 201
   GET  /api/v1/hazards/<id>                one hazard with its geometry and history
   POST /api/v1/hazards/<id>/rectify        {"comment", "version"?}
   POST /api/v1/hazards/<id>/verify         {"passed": true|false, "comment"?, "version"?}
@@ -16,6 +16,13 @@ not allowed 403.
   POST /api/v1/hazards/<id>/schedules      {"interval_days"?, "start_date"?, "end_date"?} recurring inspection
   GET  /api/v1/hazards/geo?bbox=…          GeoJSON for maps (points and areas; capped, ``truncated``)
   GET  /api/v1/hazards/types               the hazard types with their limits
+  GET  /api/v1/hazards/indicators          open, overdue, 按期整改率 (with due), reopened … per group
+                                           (none|district|street|community|cell), by grade and type; from, to, area
+  GET  /api/v1/hazards/compliance          inspections due / on time / late / missed per group and type
+  POST /api/v1/hazards/<id>/reopen         {"comment" (required), "version"?}
+  POST /api/v1/hazards/<id>/assign         {"unit", "person"?, "comment"?, "version"?} responsible unit
+  POST /api/v1/hazards/<id>/extend         {"deadline": YYYY-MM-DD, "reason" (required), "version"?}
+  POST /api/v1/hazards/<id>/supervise      {"comment" (required), "version"?} 督办
   GET  /api/v1/hazards/inspections         tasks in scope: due=1, done=0|1, area
   POST /api/v1/hazards/inspections/<id>/done  {"result": ok|issue|absent, "note"?}
 """
@@ -112,7 +119,7 @@ def get(hazard_id: int):
     return jsonify(_one(get_session(), hazard_id))
 
 
-@bp.post("/<int:hazard_id>/<any(rectify, verify, close):action>")
+@bp.post("/<int:hazard_id>/<any(rectify, verify, close, reopen):action>")
 @login_required
 def action(hazard_id: int, action: str):
     from gridmap.hazards.service import HazardError, apply_action
@@ -132,6 +139,71 @@ def action(hazard_id: int, action: str):
     except HazardError as e:
         _fail(session, e)
     return jsonify(_one(session, hazard_id))
+
+
+def _version(body: dict):
+    version = body.get("version")
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+        raise APIError("version must be a whole number", 400, field="version")
+    return version
+
+
+@bp.post("/<int:hazard_id>/<any(assign, extend, supervise):action>")
+@login_required
+def manage(hazard_id: int, action: str):
+    from gridmap.hazards import actions
+    from gridmap.hazards.service import HazardError
+
+    session = get_session()
+    body = _json_body()
+    version = _version(body)
+    try:
+        if action == "assign":
+            actions.assign_unit(session, hazard_id, current_actor(), unit=body.get("unit"), person=body.get("person"),
+                                comment=body.get("comment") if isinstance(body.get("comment"), str) else None,
+                                expected_version=version)
+        elif action == "extend":
+            actions.extend(session, hazard_id, current_actor(), deadline=body.get("deadline"),
+                           reason=body.get("reason"), expected_version=version)
+        else:
+            actions.supervise(session, hazard_id, current_actor(), comment=body.get("comment"),
+                              expected_version=version)
+        session.commit()
+    except HazardError as e:
+        _fail(session, e)
+    return jsonify(_one(session, hazard_id))
+
+
+def _analysis(fn):
+    from gridmap.hazards.service import HazardError
+
+    unknown = sorted(set(request.args) - {"group", "from", "to", "area"})
+    if unknown:
+        raise APIError(f"unknown parameter {unknown[0]!r}; this endpoint takes group, from, to, area",
+                       field=unknown[0])
+    session = get_session()
+    try:
+        return jsonify(fn(session, current_actor(), group_by=(request.args.get("group") or "none").strip(),
+                          date_from=request.args.get("from"), date_to=request.args.get("to"),
+                          area=request.args.get("area") or None))
+    except HazardError as e:
+        _fail(session, e)
+
+
+@bp.get("/indicators")
+@login_required
+def indicators():
+    from gridmap.hazards.indicators import hazard_indicators
+
+    return _analysis(hazard_indicators)
+
+
+@bp.get("/compliance")
+@login_required
+def compliance():
+    from gridmap.hazards.indicators import inspection_compliance
+
+    return _analysis(inspection_compliance)
 
 
 @bp.post("/<int:hazard_id>/cases")
@@ -232,7 +304,7 @@ def task_done(task_id: int):
 
 def hazards_geojson(session, actor, bbox, *, filters: dict | None = None, limit: int = DEFAULT_GEO) -> str:
     """Hazards meeting the bbox (through the spatial index), as GeoJSON text, at most ``limit``."""
-    from gridmap.hazards.models import SEVERITY_ZH, STATUS_ZH, Hazard, HazardType
+    from gridmap.hazards.models import GRADE_ZH, STATUS_ZH, Hazard, HazardType
     from gridmap.hazards.service import filter_clauses, overdue_clause
     from gridmap.db import utcnow
     from gridmap.web.geo_api import _as_geojson, _bbox_clause, _feature, _feature_collection
@@ -240,8 +312,9 @@ def hazards_geojson(session, actor, bbox, *, filters: dict | None = None, limit:
     now = utcnow()
     where = filter_clauses(session, actor, filters or {}, now=now)
     where.append(_bbox_clause(session, Hazard.geom, Hazard.id, "hazards", bbox, exact=True))
-    q = (select(Hazard.id, Hazard.number, Hazard.title, Hazard.severity, Hazard.status, Hazard.geom_kind,
+    q = (select(Hazard.id, Hazard.number, Hazard.title, Hazard.grade, Hazard.status, Hazard.geom_kind,
                 HazardType.code.label("type"), HazardType.name.label("type_name"), Hazard.rectify_deadline,
+                Hazard.supervised, Hazard.lon, Hazard.lat,
                 overdue_clause(now).label("overdue"), _as_geojson(session, Hazard.geom).label("gj"))
          .join(HazardType, HazardType.id == Hazard.type_id)
          .where(*where).order_by(Hazard.found_at.desc(), Hazard.id.desc()).limit(limit + 1))
@@ -253,9 +326,10 @@ def hazards_geojson(session, actor, bbox, *, filters: dict | None = None, limit:
     feats = []
     for r in rows[:limit]:
         props = {"id": r.id, "number": r.number, "title": r.title, "type": r.type, "type_name": r.type_name,
-                 "severity": r.severity, "severity_name": SEVERITY_ZH[r.severity], "status": r.status,
+                 "grade": r.grade, "grade_name": GRADE_ZH[r.grade], "status": r.status,
                  "status_name": STATUS_ZH[r.status], "kind": r.geom_kind, "overdue": bool(r.overdue),
-                 "rectify_deadline": r.rectify_deadline.isoformat() if r.rectify_deadline else None}
+                 "rectify_deadline": r.rectify_deadline.isoformat() if r.rectify_deadline else None,
+                 "supervised": bool(r.supervised), "lon": r.lon, "lat": r.lat}
         feats.append(_feature(r.id, props, r.gj))
     return _feature_collection(feats, count=len(feats), truncated=truncated, limit=limit, total=total)
 

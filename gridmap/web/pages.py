@@ -23,7 +23,7 @@ from werkzeug.exceptions import HTTPException
 
 from gridmap import get_session
 from gridmap.web.i18n import gettext as _
-from gridmap.web.views import areas, cases, centre, registry, worker  # noqa: F401  (routes on the blueprint)
+from gridmap.web.views import areas, cases, centre, hazards, registry, worker  # noqa: F401  (routes on the blueprint)
 from gridmap.web.views.base import bp, landing_url, login_page_required, safe_next
 
 #: JSON API blueprints that authenticate with Bearer tokens: no CSRF token is asked of them

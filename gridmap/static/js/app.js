@@ -341,7 +341,7 @@
   }
 
   // ------------------------------------------------------------------ hazards (when the hazards API is installed)
-  var SEVERITY_COLOR = {low: '#f6ad55', medium: '#ed8936', high: '#dd6b20', major: '#9c4221'};
+  var GRADE_COLOR = {general: '#f6ad55', major: '#9c4221'};
 
   function initHazards() {
     var map = pageMap();
@@ -353,17 +353,17 @@
     var layer = L.geoJSON(null, {
       pointToLayer: function (f, ll) {
         var p = f.properties || {};
-        return L.circleMarker(ll, {radius: 8, color: '#7b341e', weight: 2, fillColor: SEVERITY_COLOR[p.severity] || '#dd6b20',
+        return L.circleMarker(ll, {radius: 8, color: '#7b341e', weight: 2, fillColor: GRADE_COLOR[p.grade] || '#dd6b20',
           fillOpacity: 0.9, className: 'gm-hazard', pane: 'gmHazards'});
       },
       style: function (f) {
         var p = f.properties || {};
-        return {color: '#b45309', weight: 2, dashArray: '4 3', fillColor: SEVERITY_COLOR[p.severity] || '#dd6b20',
+        return {color: '#b45309', weight: 2, dashArray: '4 3', fillColor: GRADE_COLOR[p.grade] || '#dd6b20',
           fillOpacity: 0.2, className: 'gm-hazard', pane: 'gmHazards'};
       },
       onEachFeature: function (f, l) {
         var p = f.properties || {}, tip = doc.createElement('div');
-        [[p.title, 'gm-tooltip-title'], [p.type_name], [p.severity_name], [p.status_name],
+        [[p.title, 'gm-tooltip-title'], [p.type_name], [p.grade_name], [p.status_name],
           [p.overdue ? t('超时') : null]].forEach(function (x) {
           if (x[0] === undefined || x[0] === null || x[0] === '') { return; }
           var d = doc.createElement('div');

@@ -318,6 +318,8 @@ def nav_items(user) -> list[tuple[str, str, str]]:
         items.append(("area", _("社区/村"), url_for("pages.area", code=user.area.code)))
     if role in CENTRE_ROLES:
         items.append(("centre", _("指挥中心"), url_for("pages.centre")))
+    if role in ("head", "community", "street", "district", "city", "admin") and "pages.hazards" in current_app.view_functions:
+        items.append(("hazards", _("隐患台账"), url_for("pages.hazards")))
     if role in STREET_ROLES:
         items.append(("street", _("街道"), url_for("pages.street")))
         items.append(("editor", _("边界编辑"), url_for("pages.editor")))
