@@ -2,7 +2,7 @@
 
 Owns: the ``pages`` blueprint (``/``, ``/healthz``, ``/login``, ``/logout`` here; the role pages in
 ``gridmap.web.views``: ``/worker``, ``/cases``, ``/cases/<id>``, ``/report``, ``/street``,
-``/areas/<code>``, ``/street/editor``, ``/centre``), and ``init_web`` which wires the web layer into
+``/areas/<code>``, ``/street/editor``, ``/centre``, ``/admin/audit``), and ``init_web`` which wires the web layer into
 the app: the blueprint, CSRF protection (the Bearer-token JSON APIs are exempt), the i18n context
 processor and filters, the session cookie settings and the error pages.
 
@@ -22,7 +22,7 @@ from werkzeug.exceptions import HTTPException
 
 from gridmap import get_session
 from gridmap.web.i18n import gettext as _
-from gridmap.web.views import areas, cases, centre, worker  # noqa: F401  (routes on the blueprint)
+from gridmap.web.views import admin, areas, cases, centre, worker  # noqa: F401  (routes on the blueprint)
 from gridmap.web.views.base import bp, landing_url, login_page_required, safe_next
 
 #: JSON API blueprints that authenticate with Bearer tokens: no CSRF token is asked of them
