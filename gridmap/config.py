@@ -47,6 +47,9 @@ DEFAULTS = {
     # Open311: also accept the key as ?api_key= in the URL (GeoReport v2 clients); it is masked in
     # the access log, but proxies may still log it. Off: header (X-Api-Key / Bearer) or form body only.
     "OPEN311_QUERY_KEY": False,
+    # folder of pg_dump / pg_restore for `gridmap db backup|restore` (empty: PATH, then
+    # /usr/lib/postgresql/<newest>/bin)
+    "PG_BIN": "",
 }
 
 
