@@ -4,5 +4,5 @@ from gridmap.assign.models import Absence, CalendarDay, Department, Responsibili
 from gridmap.accounts.models import ApiToken, LoginFailure, User, UserSession  # noqa: F401
 from gridmap.audit import AuditEntry  # noqa: F401
 from gridmap.incidents.models import Address, Case, CaseEvent, CasePhoto, Category  # noqa: F401
-from gridmap.boundaries.drafts import BoundaryDraft, BoundaryDraftArea  # noqa: F401
+from gridmap.redraw.models import BoundaryDraft, BoundaryDraftArea  # noqa: F401
 from gridmap.hazards.models import Hazard, HazardCase, HazardEvent, HazardType, InspectionSchedule, InspectionTask  # noqa: F401,E501
