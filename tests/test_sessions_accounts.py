@@ -320,3 +320,28 @@ def test_ledger_download_is_audited(web, sessionmaker):
     assert e.actor_name and e.params["kind"] == "cases" and e.params["area"] == "330999001"
     with sessionmaker() as s:
         assert s.scalar(select(User.username).where(User.id == e.actor_user_id)) == "street"
+
+
+def test_boundary_publish_is_audited(web, sessionmaker):
+    app = web[0]
+    with transaction(sessionmaker) as s:
+        make_user(s, "qu", "district", area_code="330999")
+        toks = {u: make_token(s, u) for u in ("street", "qu")}
+    cl = app.test_client()
+    r = cl.post("/api/v1/boundaries/drafts", headers=auth(toks["street"]),
+                json={"operation": "split", "cell": "330999001001001",
+                      "line": {"type": "LineString", "coordinates": [[122.01, 30.045], [122.01, 30.025]]}})
+    assert r.status_code == 201, r.get_json()
+    did = r.get_json()["id"]
+    r = cl.post(f"/api/v1/boundaries/drafts/{did}/publish", headers=auth(toks["street"]), json={"reason": "x"})
+    assert r.status_code == 403
+    assert _audit(sessionmaker, "boundary.publish") == []          # a refused publish leaves no entry
+    r = cl.post(f"/api/v1/boundaries/drafts/{did}/publish", headers=auth(toks["qu"]), json={"reason": "调整网格"})
+    assert r.status_code == 200, r.get_json()
+    [e] = _audit(sessionmaker, "boundary.publish")
+    published = r.get_json()["published"]
+    assert e.params["draft_id"] == did and e.params["reason"] == "调整网格"
+    assert (e.params["created"], e.params["changed"], e.params["retired"]) == \
+        (published["created"], published["changed"], published["retired"]) and published["created"] >= 1
+    with sessionmaker() as s:
+        assert s.scalar(select(User.username).where(User.id == e.actor_user_id)) == "qu"
