@@ -140,6 +140,7 @@ EXPECTED: dict[tuple[str, str], Route] = {
     ("cases_api.upload_photo", "POST"): Route(case_url("/photos"), objects=True),
     ("cases_api.get_photo", "GET"): Route(photo_url(), objects=True, allow=ALL - {"department"}),
     ("api.locate", "GET"): Route(fixed("/api/v1/locate?lon=122.005&lat=30.035")),
+    ("api.openapi", "GET"): Route(fixed("/api/v1/openapi.json"), public=True),  # the API's description
     ("metrics_api.metrics", "GET"): Route(fixed(f"/api/v1/metrics?{PERIOD}")),
     # ---------------------------------------------------------------- geo API
     ("geo_api.cells", "GET"): Route(fixed(f"/api/v1/geo/cells?{BBOX}")),
