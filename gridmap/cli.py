@@ -25,7 +25,7 @@ DEMO_DIR = REPO_ROOT / "data" / "shapefiles"
 
 
 # ---------------------------------------------------------------------------------- db
-@click.group("db", help="Database schema (Alembic migrations).")
+@click.group("db", help="Database schema (Alembic migrations), backups and restores.")
 def db_group():
     pass
 
@@ -46,6 +46,37 @@ def db_current():
     from gridmap import migrate
 
     click.echo(migrate.current_revision(_engine()) or "empty (run `gridmap db upgrade`)")
+
+
+@db_group.command("backup", help="Write a backup of the whole database to FILE (PostGIS: pg_dump custom format; "
+                                 "SpatiaLite: a copy made with SQLite's online backup API, safe while the app runs).")
+@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False),
+              help="The backup file to write.")
+@click.option("--force", is_flag=True, help="Replace FILE when it exists.")
+@with_appcontext
+def db_backup(output, force):
+    from gridmap.backup import BackupError, backup
+
+    try:
+        res = backup(_engine(), output, force=force, pg_bin=current_app.config.get("GRIDMAP_PG_BIN") or None)
+    except BackupError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"{res.backend} backup written to {res.path} ({res.bytes:,} bytes)")
+
+
+@db_group.command("restore", help="Replace the database with the backup in FILE (made by `gridmap db backup` on "
+                                  "the same kind of database). Stop the app first; run `gridmap db upgrade` after.")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--force", is_flag=True, help="Replace a database that already holds a gridmap schema.")
+@with_appcontext
+def db_restore(file, force):
+    from gridmap.backup import BackupError, restore
+
+    try:
+        res = restore(_engine(), file, force=force, pg_bin=current_app.config.get("GRIDMAP_PG_BIN") or None)
+    except BackupError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"{res.backend} database restored from {res.path}")
 
 
 # ----------------------------------------------------------------------------- demo

@@ -56,6 +56,23 @@ DEFAULTS = {
     # once with mode 0600) and, during a key rotation, the old keys (comma-separated)
     "PII_KEY": "",
     "PII_OLD_KEYS": "",
+    # login sessions end after this many minutes without a request, and this many hours after login
+    "SESSION_IDLE_MINUTES": 120,
+    "SESSION_ABSOLUTE_HOURS": 12,
+    # set when the app is served over HTTPS: the session cookie gets the Secure flag
+    "SECURE_COOKIES": False,
+    # login throttling (kept in the database): failures within LOCKOUT_MINUTES per name+address,
+    # per address (any names: password spraying) and per name (any addresses)
+    "LOGIN_MAX_FAILURES": 5,
+    "LOGIN_MAX_FAILURES_PER_ADDRESS": 20,
+    "LOGIN_MAX_FAILURES_PER_NAME": 50,
+    "LOGIN_LOCKOUT_MINUTES": 15,
+    # Open311: also accept the key as ?api_key= in the URL (GeoReport v2 clients); it is masked in
+    # the access log, but proxies may still log it. Off: header (X-Api-Key / Bearer) or form body only.
+    "OPEN311_QUERY_KEY": False,
+    # folder of pg_dump / pg_restore for `gridmap db backup|restore` (empty: PATH, then
+    # /usr/lib/postgresql/<newest>/bin)
+    "PG_BIN": "",
 }
 
 

@@ -61,7 +61,7 @@ def test_post_then_get_round_trip_form_encoded(client, keys, sessionmaker):
         c = s.scalar(select(Case).where(Case.number == rid))
         assert c.source == "open311" and c.reporter_name == "李四" and c.reporter_phone == "13812341234"
         assert c.status == "dispatched" and c.input_crs == "wgs84"
-    got = client.get(f"/open311/v2/requests/{rid}.json", query_string={"api_key": keys["app"]})
+    got = client.get(f"/open311/v2/requests/{rid}.json", headers={"X-Api-Key": keys["app"]})
     assert got.status_code == 200
     [req] = got.json
     assert req["service_request_id"] == rid and req["status"] == "open"
@@ -70,7 +70,7 @@ def test_post_then_get_round_trip_form_encoded(client, keys, sessionmaker):
     assert req["requested_datetime"].endswith("Z") and req["updated_datetime"]
     assert req["agency_responsible"] == "西北社区"  # the community of the cell
     # the list, with filters
-    q = lambda **kw: client.get("/open311/v2/requests.json", query_string={"api_key": keys["app"], **kw})  # noqa
+    q = lambda **kw: client.get("/open311/v2/requests.json", headers={"X-Api-Key": keys["app"]}, query_string=kw)  # noqa
     assert [x["service_request_id"] for x in q().json] == [rid]
     assert [x["service_request_id"] for x in q(service_code="city.environment.litter", status="open").json] == [rid]
     assert q(status="closed").json == []
@@ -130,7 +130,7 @@ def test_get_requests_scope_dates_status_and_cap(client, keys, sessionmaker):
         apply_action(s, done.id, "reject", ADMIN, comment="不属实")
         numbers = {c.description: c.number for c in (mine, other, old, done)}
     app_q = lambda **kw: [x["description"] for x in client.get(  # noqa: E731
-        "/open311/v2/requests.json", query_string={"api_key": keys["app"], **kw}).json]
+        "/open311/v2/requests.json", headers={"X-Api-Key": keys["app"]}, query_string=kw).json]
     assert app_q() == ["done", "mine", "other"]                    # 90 days by default, newest first
     start = (now - dt.timedelta(days=365)).date().isoformat()
     assert app_q(start_date=start) == ["done", "mine", "other", "old"]
@@ -143,6 +143,6 @@ def test_get_requests_scope_dates_status_and_cap(client, keys, sessionmaker):
     r = client.get(f"/open311/v2/requests/{numbers['other']}.json", headers=auth(keys["zw"]))
     assert r.status_code == 404 and r.json[0]["code"] == 404
     for bad in ({"status": "pending"}, {"start_date": "last week"}):
-        r = client.get("/open311/v2/requests.json", query_string={"api_key": keys["app"], **bad})
+        r = client.get("/open311/v2/requests.json", headers={"X-Api-Key": keys["app"]}, query_string=bad)
         assert r.status_code == 400 and r.json[0]["code"] == 400
     assert client.get("/open311/v2/requests.json").status_code == 401

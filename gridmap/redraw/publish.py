@@ -7,6 +7,7 @@ back with a :class:`~gridmap.redraw.problems.ConflictError` naming the areas: th
 draft. New versions are inserted, areas created or retired, and every open case whose cell
 changes is re-routed with a ``reroute`` history event (bulk insert; COPY on PostgreSQL). Closed
 cases keep their cell. Every past state stays readable (``locate --at``, ``export --at``).
+Each publish is written to the audit log (``boundary.publish``) in the same transaction.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from geoalchemy2.shape import from_shape
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from gridmap import audit
 from gridmap.accounts.actor import Actor
 from gridmap.assign.models import Responsibility
 from gridmap.assign.router import route
@@ -205,6 +207,10 @@ def publish_draft(session: Session, draft_id: int, actor: Actor, *, reason: str 
     session.execute(update(BoundaryDraft).where(BoundaryDraft.id == d.id).values(problems=d.problems)
                     .execution_options(synchronize_session=False))
     session.expire(d)
+    # in the same transaction: a publish rolled back leaves no audit entry behind
+    audit.record_for(session, "boundary.publish", actor, target=f"draft #{d.id}", draft_id=d.id,
+                     reason=(reason or "").strip() or None, created=rep.created, changed=rep.changed,
+                     retired=rep.retired, cases_rerouted=rep.cases_rerouted)
     return rep
 
 

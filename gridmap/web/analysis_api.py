@@ -211,6 +211,7 @@ def ledger(kind: str):
         ledgers = build_ledgers(session, kind, area=request.args["area"], date_from=request.args.get("from"),
                                 date_to=request.args.get("to"), actor=current_actor())
         name = f"{ledgers[0].area.code}-{kind}-{ledgers[0].period.date_from}-{ledgers[0].period.date_to}.{fmt}"
+        _audit_ledger(session, kind, ledgers[0], fmt)
         if fmt == "html":
             return current_app.response_class(render_html(session, ledgers), mimetype="text/html")
         buf = io.BytesIO()
@@ -228,6 +229,16 @@ def ledger(kind: str):
         raise APIError(e.message, e.status, field=e.field) from None
     buf.seek(0)
     return send_file(buf, mimetype=mimetype, as_attachment=True, download_name=name)
+
+
+def _audit_ledger(session, kind: str, ledger, fmt: str) -> None:
+    """Ledgers name parties, reporters and workers: every download goes to the audit log."""
+    from gridmap import audit
+
+    audit.record_for(session, "export.personal", current_actor(), target=f"ledger {kind} {ledger.area.code}",
+                     address=request.remote_addr, kind=kind, area=ledger.area.code, format=fmt,
+                     date_from=ledger.period.date_from, date_to=ledger.period.date_to)
+    session.commit()
 
 
 __all__ = ["bp", "scorecard_config"]

@@ -1,4 +1,5 @@
-"""JSON API, version 1: thin views that parse parameters and call the services."""
+"""JSON API, version 1: thin views that parse parameters and call the services (``/locate``), and
+``/openapi.json``, the description of the whole HTTP API (built by ``gridmap.web.openapi``)."""
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
@@ -29,3 +30,11 @@ def locate():
     y = float_arg("lat", lo=-90 if geographic else None, hi=90 if geographic else None)
     snap = float_arg("snap_m", required=False, default=current_app.config["GRIDMAP_SNAP_M"], lo=0, hi=100000)
     return jsonify(locate_one(get_session(), x, y, crs, snap))
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """GET /api/v1/openapi.json → the OpenAPI 3 description of every JSON route (gridmap.web.openapi)."""
+    from gridmap.web.openapi import openapi_document
+
+    return jsonify(openapi_document(current_app))

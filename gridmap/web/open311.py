@@ -6,12 +6,18 @@ scope, filters service_code / status open|closed / start_date / end_date, newest
 1000; without dates the last 90 days as the spec says), POST (form-encoded or JSON; lat/long in
 WGS84 only, or address_string matched against the address register; creates the case through
 ``intake.create_case`` with source "open311") and ``requests/<id>.json``. The key is an API token,
-given as ``api_key`` or as ``Authorization: Bearer``. Errors are GeoReport errors:
+sent in a header (``X-Api-Key: …`` or ``Authorization: Bearer …``) or as ``api_key`` in a POST
+body. In the URL (``?api_key=``, where access logs keep it) it is refused unless
+GRIDMAP_OPEN311_QUERY_KEY is set for old GeoReport clients; any ``api_key=`` in a request line is
+masked in the werkzeug and gunicorn access logs either way. Errors are GeoReport errors:
 ``[{"code": 400, "description": "…"}]``. JSON only.
 """
 from __future__ import annotations
 
 import datetime as dt
+
+import logging
+import re
 
 from flask import Blueprint, current_app, g, jsonify, request
 from sqlalchemy import select
@@ -26,6 +32,37 @@ DEFAULT_WINDOW_DAYS = 90
 CLOSED = ("closed", "evaluated", "rejected")
 STATUS_NOTICE = {"reported": "已受理，等待立案 received, waiting to be filed",
                  "dispatched": "已派遣至网格员 dispatched to the grid worker"}
+
+
+_SECRET_IN_URL = re.compile(r"((?:api_key|access_token|token)=)[^&\s\"']*", re.I)
+ACCESS_LOGGERS = ("werkzeug", "gunicorn.access")
+
+
+def mask_secrets(text: str) -> str:
+    """``…?api_key=gm_abc&x=1`` → ``…?api_key=***&x=1``."""
+    return _SECRET_IN_URL.sub(r"\1***", text)
+
+
+class SecretMaskFilter(logging.Filter):
+    """Masks keys in the request lines of access logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            msg = record.getMessage()
+        except Exception:  # noqa: BLE001 - a malformed record is left as it is
+            return True
+        masked = mask_secrets(msg)
+        if masked != msg:
+            record.msg, record.args = masked, ()
+        return True
+
+
+@bp.record_once
+def _mask_access_logs(_state) -> None:
+    for name in ACCESS_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, SecretMaskFilter) for f in logger.filters):
+            logger.addFilter(SecretMaskFilter())
 
 
 class Open311Error(Exception):
@@ -55,23 +92,30 @@ def _params() -> dict:
 
 
 def _actor():
-    """The caller (api_key or Bearer token), or a 401 GeoReport error."""
+    """The caller (X-Api-Key / Bearer header, api_key in a POST body), or a 401 GeoReport error."""
     from gridmap.accounts.service import actor_for, user_for_token
 
     if "o311_actor" in g:
         return g.o311_actor
     auth = request.headers.get("Authorization", "")
     token = auth[7:].strip() if auth.lower().startswith("bearer ") else None
-    if not token:
-        token = (request.args.get("api_key") or request.form.get("api_key")
-                 or ((request.get_json(silent=True) or {}).get("api_key") if request.is_json else None))
+    token = token or request.headers.get("X-Api-Key", "").strip() or None
+    if not token and request.method == "POST":
+        data = request.get_json(silent=True) if request.is_json else None
+        token = request.form.get("api_key") or (data.get("api_key") if isinstance(data, dict) else None)
+    if not token and "api_key" in request.args:
+        if not current_app.config.get("GRIDMAP_OPEN311_QUERY_KEY"):
+            raise Open311Error(401, "api_key in the URL is refused (URLs end up in logs): send it in the "
+                                    "X-Api-Key header")
+        token = request.args.get("api_key")
     if not token or not isinstance(token, str):
-        raise Open311Error(401, "api_key required (an API token; `gridmap tokens create NAME`)")
+        raise Open311Error(401, "api_key required in the X-Api-Key header (an API token; "
+                                "`gridmap tokens create NAME`)")
     session = get_session()
-    user = user_for_token(session, token)
+    user = user_for_token(session, token, address=request.remote_addr)
+    session.commit()  # last_used_at, the audit of the first use in an hour
     if user is None:
         raise Open311Error(401, "invalid api_key")
-    session.commit()  # last_used_at
     g.o311_actor = actor_for(user)
     return g.o311_actor
 

@@ -2,20 +2,19 @@
 
 Owns: the ``pages`` blueprint (``/``, ``/healthz``, ``/login``, ``/logout`` here; the role pages in
 ``gridmap.web.views``: ``/worker``, ``/cases``, ``/cases/<id>``, ``/report``, ``/street``,
-``/areas/<code>``, ``/street/editor``, ``/centre``), and ``init_web`` which wires the web layer into
+``/areas/<code>``, ``/street/editor``, ``/centre``, ``/admin/audit``), and ``init_web`` which wires the web layer into
 the app: the blueprint, CSRF protection (the Bearer-token JSON APIs are exempt), the i18n context
 processor and filters, the session cookie settings and the error pages.
 
-Login: username/password checked by ``accounts.service.authenticate`` (scrypt hashes, same time
-for unknown names); one message for every failure so names cannot be probed; after 5 failures
-from one address for one name within 15 minutes that pair waits 15 minutes (kept in memory, per
-process). The session holds ``uid`` and ``pw`` (the last 16 characters of the password hash, so a
-password change ends every session), read by ``gridmap.web.auth.current_user``.
+Login: ``accounts.login.attempt_login`` (scrypt hashes, same time for unknown names; throttling
+per name and address, per address and per name kept in the database so every process sees it);
+one message for every failure so names cannot be probed. The cookie holds a server-side session
+id (``accounts.sessions``: ends at logout, on a password change, when the user is disabled, after
+GRIDMAP_SESSION_IDLE_MINUTES idle and GRIDMAP_SESSION_ABSOLUTE_HOURS in all) and ``pw`` (the last
+16 characters of the password hash), read by ``gridmap.web.auth.current_user``. With
+GRIDMAP_SECURE_COOKIES the cookie is sent over HTTPS only.
 """
 from __future__ import annotations
-
-import threading
-import time
 
 from flask import flash, redirect, render_template, request, session as http_session, url_for
 from sqlalchemy import text
@@ -23,14 +22,12 @@ from werkzeug.exceptions import HTTPException
 
 from gridmap import get_session
 from gridmap.web.i18n import gettext as _
-from gridmap.web.views import areas, cases, centre, hazards, registry, worker  # noqa: F401  (routes on the blueprint)
+from gridmap.web.views import admin, areas, cases, centre, hazards, registry, worker  # noqa: F401  (routes on the blueprint)
 from gridmap.web.views.base import bp, landing_url, login_page_required, safe_next
 
 #: JSON API blueprints that authenticate with Bearer tokens: no CSRF token is asked of them
 API_BLUEPRINTS = ("api", "cases_api", "metrics_api", "geo_api", "boundaries_api", "open311", "hazards_api",
                   "registry_api")
-LOCKOUT_FAILURES = 5
-LOCKOUT_SECONDS = 15 * 60
 
 
 @bp.get("/")
@@ -48,48 +45,12 @@ def healthz():
 
 
 # ----------------------------------------------------------------------------- login, logout
-class _Lockout:
-    """Failed logins per (name, address) in the last ``LOCKOUT_SECONDS``."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._fails: dict[tuple[str, str], list[float]] = {}
-
-    def _recent(self, key, now) -> list[float]:
-        return [t for t in self._fails.get(key, ()) if now - t < LOCKOUT_SECONDS]
-
-    def wait_seconds(self, key) -> int:
-        now = time.monotonic()
-        with self._lock:
-            recent = self._recent(key, now)
-            if len(recent) < LOCKOUT_FAILURES:
-                return 0
-            return int(LOCKOUT_SECONDS - (now - recent[-LOCKOUT_FAILURES])) + 1
-
-    def fail(self, key) -> None:
-        now = time.monotonic()
-        with self._lock:
-            recent = self._recent(key, now)
-            recent.append(now)
-            self._fails[key] = recent[-LOCKOUT_FAILURES:]
-            if len(self._fails) > 10000:  # forget the stale ones
-                self._fails = {k: v for k, v in self._fails.items() if self._recent(k, now)}
-
-    def clear(self, key) -> None:
-        with self._lock:
-            self._fails.pop(key, None)
-
-
-def _lockout():
-    from flask import current_app
-
-    return current_app.extensions.setdefault("gridmap.login_lockout", _Lockout())
-
-
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    from gridmap.accounts.service import authenticate
-    from gridmap.web.auth import current_user
+    from flask import current_app
+
+    from gridmap.accounts.login import Limits, attempt_login
+    from gridmap.web.auth import current_user, log_in
     from gridmap.web.forms import LoginForm
 
     form = LoginForm()
@@ -102,31 +63,33 @@ def login():
         return render_template("login.html", form=form, error=None)
     if not form.validate_on_submit():
         return render_template("login.html", form=form, error=_("请填写用户名和密码。")), 400
-    username = form.username.data.strip()
-    key = (username.lower(), request.remote_addr or "")
-    wait = _lockout().wait_seconds(key)
-    if wait:
-        return render_template("login.html", form=form,
-                               error=_("尝试次数过多，请 {minutes} 分钟后再试。", minutes=(wait + 59) // 60)), 429
     db = get_session()
-    user = authenticate(db, username, form.password.data)
-    if user is None:
-        _lockout().fail(key)
+    result = attempt_login(db, form.username.data, form.password.data, request.remote_addr or "",
+                           Limits.from_config(current_app.config))
+    db.commit()  # the failure count and the audit entry are kept whatever the outcome
+    if result.wait_seconds:
+        return render_template("login.html", form=form, error=_("尝试次数过多，请 {minutes} 分钟后再试。",
+                                                                minutes=(result.wait_seconds + 59) // 60)), 429
+    if result.user is None:
         form.password.data = ""
         return render_template("login.html", form=form, error=_("用户名或密码错误。")), 401
-    _lockout().clear(key)
-    http_session.clear()  # a new session: no fixation
-    http_session["uid"] = user.id
-    http_session["pw"] = (user.password_hash or "")[-16:]
-    return redirect(nxt or landing_url(user))
+    log_in(result.user, result.session_id)
+    return redirect(nxt or landing_url(result.user))
 
 
 @bp.post("/logout")
 def logout():
+    from gridmap import audit
+    from gridmap.web.auth import current_user, log_out
     from gridmap.web.forms import LogoutForm
 
     LogoutForm()  # the CSRF token was checked before the view (CSRFProtect)
-    http_session.clear()
+    user = current_user()
+    log_out()
+    if user is not None:
+        db = get_session()
+        audit.record(db, "logout", actor_user_id=user.id, actor_name=user.username, address=request.remote_addr)
+        db.commit()
     flash(_("已退出登录。"), "info")
     return redirect(url_for("pages.login"))
 
@@ -162,6 +125,7 @@ def init_web(app) -> None:
         app.register_blueprint(bp)
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_SECURE"] = bool(app.config.get("GRIDMAP_SECURE_COOKIES"))
     # pages stay open for a shift on a worker's phone; the token is bound to the session anyway
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", 12 * 3600)
     # CSRFProtect's own hook is switched off: ours (below) also lets Bearer-token requests through

@@ -328,6 +328,8 @@ def nav_items(user) -> list[tuple[str, str, str]]:
     items.append(("cases", _("事件列表"), url_for("pages.cases")))
     if role != "department":
         items.append(("report", _("上报事件"), url_for("pages.report")))
+    if role == "admin":
+        items.append(("audit_log", _("审计日志"), url_for("pages.audit_log")))
     return items
 
 
