@@ -5,3 +5,4 @@ from gridmap.accounts.models import ApiToken, User  # noqa: F401
 from gridmap.incidents.models import Address, Case, CaseEvent, CasePhoto, Category  # noqa: F401
 from gridmap.redraw.models import BoundaryDraft, BoundaryDraftArea  # noqa: F401
 from gridmap.hazards.models import Hazard, HazardCase, HazardEvent, HazardType, InspectionSchedule, InspectionTask  # noqa: F401,E501
+from gridmap.fieldwork.models import IdempotencyKey, NotificationMark  # noqa: F401
