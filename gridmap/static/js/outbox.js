@@ -115,12 +115,16 @@
     }).then(answer);
   }
 
+  // what the server answered for the entries sent from this page (id → {case_id, number})
+  var sent = {};
+
   function sendOne(entry, token) {
     var url = entry.kind === 'report' ? '/api/v1/cases' : '/api/v1/cases/' + entry.case_id + '/actions';
     return postJson(url, entry.body, entry.id, token).then(answer).then(function (res) {
       if (res.status === 200 || res.status === 201) {
         if (entry.kind !== 'report') { return remove(entry.id).then(function () { return res; }); }
         entry.result = {case_id: res.body.id, number: res.body.number};
+        sent[entry.id] = entry.result;
         return sendPhoto(entry, res.body.id, token).then(function (ph) {
           if (ph.status === 200 || ph.status === 201) { return remove(entry.id).then(function () { return res; }); }
           if (refused(ph.status)) {
@@ -157,7 +161,7 @@
         }, Promise.resolve());
       });
     }).catch(function (e) {
-      if (e && e.login) { loginNeeded = true; }
+      if (e && e.login) { loginNeeded = true; } else if (global.console) { global.console.warn('outbox: ' + e); }
     }).then(function () {
       syncing = null;
       return refresh();
@@ -280,8 +284,9 @@
       put(entry).then(sync).then(function () {
         return all().then(function (entries) {
           var still = entries.filter(function (e) { return e.id === entry.id; })[0];
-          if (!still && entry.result && entry.result.case_id) {
-            global.location.assign('/cases/' + entry.result.case_id);
+          var done = sent[entry.id];
+          if (!still && done && done.case_id) {
+            global.location.assign('/cases/' + done.case_id);
             return;
           }
           if (still && still.status === 'refused') {
