@@ -38,6 +38,7 @@ def create_app(config: dict | None = None) -> Flask:
     from gridmap.web.api import bp as api_bp
     from gridmap.web.boundaries_api import bp as boundaries_bp
     from gridmap.web.cases_api import bp as cases_bp
+    from gridmap.web.fieldwork_api import bp as fieldwork_bp
     from gridmap.web.geo_api import bp as geo_bp
     from gridmap.web.hazards_api import bp as hazards_bp
     from gridmap.web.metrics_api import bp as metrics_bp
@@ -45,7 +46,7 @@ def create_app(config: dict | None = None) -> Flask:
     from gridmap.web.registry_api import bp as registry_bp
 
     for bp in (api_bp, cases_bp, metrics_bp, open311_bp, geo_bp, boundaries_bp, hazards_bp, analysis_bp,
-               registry_bp):
+               registry_bp, fieldwork_bp):
         app.register_blueprint(bp)
     errors.register(app)
     pages.init_web(app)  # pages, CSRF, i18n, cookie settings: after every API blueprint

@@ -9,3 +9,4 @@ from gridmap.incidents.models import Case, CaseEvent, CasePhoto, Category  # noq
 from gridmap.redraw.models import BoundaryDraft, BoundaryDraftArea  # noqa: F401
 from gridmap.hazards.models import (Hazard, HazardCase, HazardEvent, HazardPhoto, HazardType,  # noqa: F401
                                     InspectionSchedule, InspectionTask)
+from gridmap.fieldwork.models import IdempotencyKey, NotificationMark  # noqa: F401

@@ -14,6 +14,9 @@ an action this user may not take 403.
   POST /api/v1/cases/<id>/place            {"lon", "lat", "crs"?, "comment"?, "version"?} (manual placement)
   POST /api/v1/cases/<id>/photos           multipart, field "photo"
   GET  /api/v1/cases/<id>/photos/<pid>     the stored image
+
+Every POST accepts an ``Idempotency-Key`` header (or a ``client_id`` field in a JSON body): a replay
+answers the first answer and changes nothing (gridmap.web.idempotency).
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from flask import Blueprint, current_app, jsonify, request, send_file
 from gridmap import get_session
 from gridmap.web.auth import current_actor, login_required
 from gridmap.web.errors import APIError
+from gridmap.web.idempotency import idempotent
 from gridmap.web.params import int_arg as _int_arg
 
 bp = Blueprint("cases_api", __name__, url_prefix="/api/v1")
@@ -103,6 +107,7 @@ def create_from_request(session, data: dict, actor, *, source: str) -> tuple[dic
 
 @bp.post("/cases")
 @login_required
+@idempotent
 def create():
     actor = current_actor()
     data = json_body()
@@ -174,6 +179,7 @@ def _opt_comment(data: dict) -> str | None:
 
 @bp.post("/cases/<int:case_id>/actions")
 @login_required
+@idempotent
 def action(case_id: int):
     from gridmap.incidents import lifecycle
 
@@ -228,6 +234,7 @@ def _transition_status(e: Exception) -> int:
 
 @bp.post("/cases/<int:case_id>/place")
 @login_required
+@idempotent
 def place(case_id: int):
     from gridmap.incidents.intake import IntakeError, place_case
 
@@ -253,6 +260,7 @@ def place(case_id: int):
 
 @bp.post("/cases/<int:case_id>/photos")
 @login_required
+@idempotent
 def upload_photo(case_id: int):
     from gridmap.incidents.photos import DEFAULT_MAX_BYTES, PhotoError, photo_dict, save_photo
 

@@ -22,12 +22,12 @@ from werkzeug.exceptions import HTTPException
 
 from gridmap import get_session
 from gridmap.web.i18n import gettext as _
-from gridmap.web.views import admin, areas, cases, centre, hazards, registry, worker  # noqa: F401  (routes on the blueprint)
+from gridmap.web.views import admin, areas, cases, centre, hazards, offline, registry, worker  # noqa: F401  (routes on the blueprint)
 from gridmap.web.views.base import bp, landing_url, login_page_required, safe_next
 
 #: JSON API blueprints that authenticate with Bearer tokens: no CSRF token is asked of them
 API_BLUEPRINTS = ("api", "cases_api", "metrics_api", "geo_api", "boundaries_api", "open311", "hazards_api",
-                  "registry_api")
+                  "registry_api", "fieldwork_api")
 
 
 @bp.get("/")

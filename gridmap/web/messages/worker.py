@@ -1,0 +1,47 @@
+"""English of the worker's day: today's tasks, notifications, the offline outbox."""
+EN = {
+    # today's tasks
+    "今日任务": "Today's tasks",
+    "超时 {n}": "{n} overdue",
+    "临期 {n}": "{n} due soon",
+    "时限 {time}": "due {time}",
+    "无时限": "no deadline",
+    "另有 {n} 项任务。": "{n} more tasks.",
+    "今天没有待办任务。": "Nothing to do today.",
+    "待办事件": "Case to handle",
+    "返工": "Rework",
+    "调解中": "In mediation",
+    "巡检任务": "Inspection",
+    "隐患待整改": "Hazard to rectify",
+    "隐患待复查": "Hazard to re-check",
+    # notifications
+    "消息": "Messages",
+    "新派遣": "New assignment",
+    "核查未通过，需返工": "Check failed: rework needed",
+    "延期申请被驳回": "Extension denied",
+    "即将到期（临期）": "Deadline approaching",
+    "新的隐患": "New hazard",
+    "全部标为已读": "Mark all as read",
+    "没有新消息。": "No new messages.",
+    # outbox
+    "待发送箱": "Outbox",
+    "离线时记录的上报和处置操作保存在本机，联网后自动发送；服务器不接受的记录留在这里，并写明原因。":
+        "Reports and case actions recorded offline are kept on this phone and sent when the network is back; "
+        "anything the server refuses stays here with the reason.",
+    "立即发送": "Send now",
+    "待发送箱是空的。": "The outbox is empty.",
+    "待发送 {n}": "{n} waiting",
+    "未被接受 {n}": "{n} refused",
+    "请重新登录后发送": "log in again to send",
+    "上报：{text}": "Report: {text}",
+    "事件 {id}：{action}": "Case {id}: {action}",
+    "记录于 {time}": "recorded {time}",
+    "等待发送": "waiting to be sent",
+    "服务器答复：{reason}": "The server answered: {reason}",
+    "事件当前状态：{status}": "The case is now: {status}",
+    "重新发送": "Send again",
+    "删除": "Delete",
+    "确定删除这条记录？它不会再发送。": "Delete this entry? It will not be sent.",
+    "已保存到待发送箱，联网后自动发送。": "Saved in the outbox; it is sent when the network is back.",
+    "事件已上报（{number}），但照片未被接受：{reason}": "The case was reported ({number}) but the photo was refused: {reason}",
+}
