@@ -18,7 +18,7 @@ rows written afterwards are checked against the new rule. Recreating the table (
 would lose SpatiaLite's geometry registration and spatial index of ``hazards.geom``.
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 """
 import json
 
@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from gridmap.db import UTCDateTime
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

@@ -9,7 +9,7 @@ criteria (立案标准), handling judged at handling (按期处置), timeliness 
 - case_events: ``on_time`` (for the steps that have a time limit: confirm, file, dispatch, check).
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0006
 """
 from alembic import op
 import sqlalchemy as sa
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from gridmap.db import UTCDateTime
 
 revision = "0007"
-down_revision = "0004"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

@@ -4,7 +4,7 @@ Adds ``api_tokens.expires_at`` (tokens issued before this migration expire 90 da
 and ``api_tokens.audited_at``, and the tables ``user_sessions``, ``login_failures`` and ``audit_log``.
 
 Revision ID: 0008
-Revises: 0004
+Revises: 0007
 """
 import datetime as dt
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from gridmap.db import UTCDateTime
 
 revision = "0008"
-down_revision = "0004"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
