@@ -83,7 +83,7 @@ def test_0006_converts_the_grades_and_keeps_the_accident_grade(fresh_engine):
         with eng.connect() as c:
             assert c.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
             assert c.exec_driver_sql("SELECT CheckSpatialIndex('hazards', 'geom')").scalar() == 1
-    migrate.upgrade(eng, "0006")  # at head: nothing to do
+    migrate.upgrade(eng, "0006")  # already there: nothing to do
     from alembic import command
 
     cfg = migrate.alembic_config()
