@@ -29,10 +29,19 @@ Main path (GB/T 30428): reported →file→ filed →dispatch→ dispatched →a
 - ``self_handle`` 自行处置 (reported → handled by a grid worker on the spot: ``self_handled``,
   ``filed_at`` = ``handled_at`` = now, the worker becomes assignee and handler; no deadline);
 - ``park`` 挂账 (filed/dispatched/in_progress → parked) and ``unpark`` (back to the status it was
-  parked from; the deadline moves by the time spent parked: the clock stops while parked).
+  parked from; the deadline moves by the time spent parked: the clock stops while parked);
+- 督办 ``supervise`` (any open status, status kept; by an "overseer": a community, street,
+  district or city user, or admin, with the case in scope; a note is required): ``supervised`` is
+  set and, with ``data.deadline`` (ISO date or date-time, local time when naive, after now and
+  within a year), the deadline moves there (``overdue``, once set, stays); a case may be supervised again (a new note,
+  another deadline), each time one history row;
+- ``evaluate`` 回访 (closed → evaluated, ``data.satisfaction`` 1–5; satisfied = 4 or 5): by a
+  supervisor or the reporter, never by whoever handled the case (the same handler check as the
+  verifier's).
 
 Who: "assignee" = the assigned worker (or a department user of the assigned department);
-"supervisor" = head, community, street, district, city, admin; "worker" = a grid worker or head
+"supervisor" = head, community, street, district, city, admin; "overseer" = community, street,
+district, city, admin (督办 comes from above the cell); "worker" = a grid worker or head
 (self_handle); "reporter" = the user who reported the case; "system" = ``SYSTEM`` (automatic
 steps: file and dispatch on intake, submit, escalate, reassign on re-routing). Everyone but the
 system and the reporter must also have the case in their scope (``gridmap.accounts.scope``);
@@ -68,6 +77,9 @@ from gridmap.incidents.models import Case, CaseEvent
 
 SUPERVISOR_ROLES = frozenset({"head", "community", "street", "district", "city", "admin"})
 SELF_HANDLE_ROLES = frozenset({"worker", "head"})
+OVERSEER_ROLES = frozenset({"community", "street", "district", "city", "admin"})
+OPEN_STATUSES = "filed dispatched in_progress handled verifying parked"
+SATISFIED_MIN = 4  # satisfaction 4 (satisfied) or 5 (very satisfied) counts as satisfied (满意)
 #: ``unpark`` leads back to the status the case was parked from
 PREVIOUS = "<previous>"
 MAX_ESCALATION_LEVEL = 3  # 1 community, 2 street, 3 district
@@ -136,12 +148,14 @@ TRANSITIONS: dict[str, dict[str, Transition]] = {
     "submit":            _t("handled", "verifying", "supervisor system"),
     "verify_pass":       _t("handled verifying", "closed", "supervisor", not_handler=True),
     "verify_fail":       _t("handled verifying", "in_progress", "supervisor", comment=True, not_handler=True),
-    "evaluate":          _t("closed", "evaluated", "supervisor reporter"),
+    "evaluate":          _t("closed", "evaluated", "supervisor reporter", not_handler=True),
+    "supervise":         _t(OPEN_STATUSES, "=", "overseer", comment=True),
 }
 ACTIONS = tuple(TRANSITIONS)
 
 _WHO_TEXT = {"assignee": "the assignee", "supervisor": "a supervisor (" + ", ".join(sorted(SUPERVISOR_ROLES)) + ")",
              "worker": "a grid worker or head responsible for the cell", "reporter": "the reporter",
+             "overseer": "a community, street, district or city user",
              "system": "the system"}
 
 
@@ -151,6 +165,8 @@ def _is(token: str, case: Case, actor: Actor) -> bool:
         return actor.is_system
     if token == "supervisor":
         return actor.role in SUPERVISOR_ROLES
+    if token == "overseer":
+        return actor.role in OVERSEER_ROLES
     if token == "assignee":
         if actor.worker_id is not None and actor.worker_id == case.assignee_worker_id:
             return True
@@ -209,8 +225,11 @@ def _guard_problem(session: Session, case: Case, actor: Actor, action: str, tr: 
     if tr.not_handler:
         by = _handler_of(session, case, actor)
         if by:
-            return (f"{actor.name} may not check case {case.id}: the verifier must not be the handler "
-                    f"(handled by {by})")
+            what = "evaluate" if action == "evaluate" else "check"
+            who = "the evaluation (回访) comes from a supervisor or the reporter" if action == "evaluate" else \
+                "the verifier must not be the handler"
+            return f"{actor.name} may not {what} case {case.id}: {who}, not the handler (handled by {by})"
+
     return None
 
 
@@ -427,13 +446,50 @@ def _fx_evaluate(session, case, actor, comment, data, now):
     return _Effect({"satisfaction": s, "evaluated_at": now}, {"satisfaction": s})
 
 
+def _parse_deadline(raw, now: dt.datetime, tz: str = "Asia/Shanghai") -> dt.datetime:
+    """``data.deadline`` as an aware UTC datetime: a date means 24:00 of that local day."""
+    from zoneinfo import ZoneInfo
+
+    if not isinstance(raw, str) or not raw.strip() or len(raw) > 40:
+        raise ActionInputError(f"data.deadline must be a date YYYY-MM-DD or a date-time, got {raw!r}")
+    text = raw.strip()
+    zone = ZoneInfo(tz)
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            d = dt.date.fromisoformat(text)
+            when = dt.datetime.combine(d + dt.timedelta(days=1), dt.time(), tzinfo=zone)
+        else:
+            when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=zone)
+    except ValueError:
+        raise ActionInputError(f"data.deadline must be a date YYYY-MM-DD or a date-time, got {raw!r}") from None
+    when = when.astimezone(dt.timezone.utc)
+    if when <= now:
+        raise ActionInputError(f"data.deadline ({text}) must be in the future")
+    if when > now + dt.timedelta(days=366):
+        raise ActionInputError(f"data.deadline ({text}) must be within a year")
+    return when
+
+
+def _fx_supervise(session, case, actor, comment, data, now):
+    values: dict[str, Any] = {"supervised": True}
+    details: dict[str, Any] = {"note": comment, "by_role": actor.role, "first": not case.supervised}
+    raw = data.pop("deadline", None)
+    if raw not in (None, ""):
+        new = _parse_deadline(raw, now)
+        values["deadline_at"] = new  # ``overdue`` stays: a case that ran late stays counted as late
+        details.update(old_deadline_at=case.deadline_at, deadline_at=new)
+    return _Effect(values, details)
+
+
 _EFFECTS = {
     "file": _fx_file, "reject": _fx_reject, "mark_duplicate": _fx_mark_duplicate, "dispatch": _fx_dispatch,
     "accept": _fx_accept, "return": _fx_return, "reassign": _fx_reassign, "escalate": _fx_escalate,
     "request_extension": _fx_request_extension, "approve_extension": _fx_approve_extension,
     "deny_extension": _fx_deny_extension, "park": _fx_park, "unpark": _fx_unpark, "feedback": _fx_feedback,
     "self_handle": _fx_self_handle, "submit": _fx_submit, "verify_pass": _fx_verify_pass,
-    "verify_fail": _fx_verify_fail, "evaluate": _fx_evaluate,
+    "verify_fail": _fx_verify_fail, "evaluate": _fx_evaluate, "supervise": _fx_supervise,
 }
 assert set(_EFFECTS) == set(TRANSITIONS), "every action needs an effect"
 

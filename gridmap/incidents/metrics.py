@@ -27,6 +27,12 @@ named timestamp falls inside it.
   cases have no dispatch and are left out).
 - 自行处置数 ``self_handled``: self-handled cases filed in the period.
 - 满意度 ``satisfaction_mean`` / ``satisfaction_count``: over cases evaluated in the period.
+- 满意率 ``satisfaction_rate`` = satisfied / evaluated: cases evaluated (回访, ``evaluated_at``) in
+  the period with satisfaction 4 or 5 (``lifecycle.SATISFIED_MIN``) / all cases evaluated in the
+  period (``satisfaction_count``). The evaluation comes from a supervisor or the reporter, never
+  from the handler (``incidents.lifecycle``).
+- 督办数 ``supervised``: cases supervised (at least one ``supervise`` event) in the period, each
+  counted once; ``supervised_open``: of them, those not closed now.
 
 Groups: ``none`` (one row), ``cell``, ``community``, ``street`` (the case's area), ``worker``: the
 worker who handled the case, else its current assignee; return events count for the worker who
@@ -42,6 +48,7 @@ from sqlalchemy.orm import Session
 
 from gridmap.assign.models import Worker
 from gridmap.boundaries.models import Area
+from gridmap.incidents.lifecycle import SATISFIED_MIN
 from gridmap.incidents.models import Case, CaseEvent
 
 GROUP_BY = ("none", "worker", "cell", "community", "street")
@@ -75,6 +82,10 @@ def definitions(exclude_extended: bool = False) -> dict[str, str]:
                             "cases excluded)",
         "self_handled": "自行处置数 = self-handled cases filed in the period",
         "satisfaction_mean": "mean satisfaction 1–5 over cases evaluated in the period (satisfaction_count of them)",
+        "satisfaction_rate": "满意率 = satisfied (satisfaction 4 or 5) / evaluated (satisfaction_count: cases evaluated "
+                             "in the period, by a supervisor or the reporter, never the handler)",
+        "supervised": "督办数 = cases supervised (督办, a supervise event) in the period, each counted once; "
+                      "supervised_open = those of them not closed now",
         "group_worker": "by worker: the worker who handled the case, else its current assignee; returns count "
                         "for the worker who returned the case",
     }
@@ -150,6 +161,7 @@ def compute_metrics(session: Session, *, group_by: str = "none", date_from: dt.d
         func.avg(case((handled_dispatched, _seconds(dialect, Case.handled_at, Case.dispatched_at)))).label("handle_s"),
         func.avg(case((evaluated, Case.satisfaction))).label("satisfaction_mean"),
         n(evaluated).label("satisfaction_count"),
+        n(and_(evaluated, Case.satisfaction >= SATISFIED_MIN)).label("satisfied"),
     ]
     any_in_period = or_(*(within(c) for c in (Case.filed_at, Case.deadline_at, Case.closed_at, Case.handled_at,
                                                Case.dispatched_at, Case.accepted_at, Case.evaluated_at)))
@@ -167,9 +179,15 @@ def compute_metrics(session: Session, *, group_by: str = "none", date_from: dt.d
     eq = (select(*([ev_key.label("k")] if ev_key is not None else []),
                  n(CaseEvent.action == "return").label("returned"),
                  n(CaseEvent.action == "verify_pass").label("verify_passed"),
-                 n(CaseEvent.action.in_(("verify_pass", "verify_fail"))).label("verified"))
+                 n(CaseEvent.action.in_(("verify_pass", "verify_fail"))).label("verified"),
+                 func.count(func.distinct(case((CaseEvent.action == "supervise", CaseEvent.case_id))))
+                 .label("supervised"),
+                 func.count(func.distinct(case((and_(CaseEvent.action == "supervise",
+                                                     Case.status.notin_(("closed", "evaluated", "rejected"))),
+                                                CaseEvent.case_id)))).label("supervised_open"))
           .select_from(CaseEvent).join(Case, Case.id == CaseEvent.case_id)
-          .where(scope, within(CaseEvent.at), CaseEvent.action.in_(("return", "verify_pass", "verify_fail"))))
+          .where(scope, within(CaseEvent.at),
+                 CaseEvent.action.in_(("return", "verify_pass", "verify_fail", "supervise"))))
     if ev_key is not None:
         eq = eq.group_by(ev_key)
     events = {r.get("k"): dict(r) for r in session.execute(eq).mappings()}
@@ -203,8 +221,9 @@ def _hours(seconds) -> float | None:
 def _row(group_by: str, k, labels: dict, r: dict, e: dict) -> dict:
     c = {name: int(r.get(name) or 0) for name in ("filed", "due", "closed", "closed_on_time", "on_time_due",
                                                   "extended", "handled", "reworked", "dispatched",
-                                                  "self_handled", "satisfaction_count")}
-    returned, verified, passed = (int(e.get(x) or 0) for x in ("returned", "verified", "verify_passed"))
+                                                  "self_handled", "satisfaction_count", "satisfied")}
+    returned, verified, passed, supervised, supervised_open = (
+        int(e.get(x) or 0) for x in ("returned", "verified", "verify_passed", "supervised", "supervised_open"))
     received = returned + c["dispatched"]
     group = None
     if group_by != "none":
@@ -227,4 +246,7 @@ def _row(group_by: str, k, labels: dict, r: dict, e: dict) -> dict:
         "avg_handle_hours": _hours(r.get("handle_s")),
         "satisfaction_mean": None if mean is None else float(mean),
         "satisfaction_count": c["satisfaction_count"],
+        "satisfied": c["satisfied"],
+        "satisfaction_rate": _ratio(c["satisfied"], c["satisfaction_count"]),
+        "supervised": supervised, "supervised_open": supervised_open,
     }

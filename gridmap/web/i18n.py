@@ -34,7 +34,7 @@ ACTION_ZH = {
     "return": "回退", "reassign": "改派", "escalate": "升级", "request_extension": "申请延期",
     "approve_extension": "批准延期", "deny_extension": "驳回延期", "park": "挂账", "unpark": "解除挂账",
     "feedback": "处置反馈", "self_handle": "自行处置", "submit": "提交核查", "verify_pass": "核查通过（结案）",
-    "verify_fail": "核查不通过（返工）", "evaluate": "评价",
+    "verify_fail": "核查不通过（返工）", "evaluate": "评价", "supervise": "发起督办",
 }
 ROLE_ZH = {
     "worker": "网格员", "head": "网格长", "community": "社区/村", "street": "街道/乡镇", "district": "区县",

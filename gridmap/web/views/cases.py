@@ -109,7 +109,7 @@ def _case_context(session, act, case: Case) -> dict:
         tr = lifecycle.TRANSITIONS[name][case.status]
         actions.append({"name": name, "comment_required": tr.comment, "photo": name in PHOTO_ACTIONS,
                         "worker": name in WORKER_ACTIONS, "satisfaction": name == "evaluate",
-                        "duplicate": name == "mark_duplicate"})
+                        "duplicate": name == "mark_duplicate", "deadline": name == "supervise"})
     candidates = _candidate_workers(session, case) if any(a["worker"] for a in actions) else []
     return {"case": case, "category": session.get(Category, case.category_id), "areas": areas,
             "cell": areas.get(case.cell_id), "community": areas.get(case.community_id),
@@ -179,6 +179,8 @@ def case_action(case_id: int):
         data["duplicate_of_id"] = form.duplicate_of_id.data
     if form.worker_id.data is not None:
         data["worker_id"] = form.worker_id.data
+    if name == "supervise" and (form.deadline.data or "").strip():
+        data["deadline"] = form.deadline.data.strip()
     try:
         photo = read_photo(form.photo.data) if name in PHOTO_ACTIONS else None
         case = lifecycle.apply_action(session, case.id, name, act, comment=form.comment.data or None,
