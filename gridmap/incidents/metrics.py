@@ -34,7 +34,7 @@ named timestamp falls inside it.
 - 督办数 ``supervised``: cases supervised (at least one ``supervise`` event) in the period, each
   counted once; ``supervised_open``: of them, those not closed now.
 
-Groups: ``none`` (one row), ``cell``, ``community``, ``street`` (the case's area), ``worker``: the
+Groups: ``none`` (one row), ``cell``, ``community``, ``street``, ``district`` (the case's area), ``worker``: the
 worker who handled the case, else its current assignee; return events count for the worker who
 returned the case. Rates are None when their denominator is 0.
 """
@@ -51,7 +51,7 @@ from gridmap.boundaries.models import Area
 from gridmap.incidents.lifecycle import SATISFIED_MIN
 from gridmap.incidents.models import Case, CaseEvent
 
-GROUP_BY = ("none", "worker", "cell", "community", "street")
+GROUP_BY = ("none", "worker", "cell", "community", "street", "district")
 MAX_DAYS = 3660
 
 
@@ -115,7 +115,8 @@ def _seconds(dialect: str, later, earlier):
 
 def _case_key(group_by: str):
     return {"none": None, "worker": func.coalesce(Case.handled_by_worker_id, Case.assignee_worker_id),
-            "cell": Case.cell_id, "community": Case.community_id, "street": Case.street_id}[group_by]
+            "cell": Case.cell_id, "community": Case.community_id, "street": Case.street_id,
+            "district": Case.district_id}[group_by]
 
 
 def compute_metrics(session: Session, *, group_by: str = "none", date_from: dt.date, date_to: dt.date,
