@@ -269,8 +269,8 @@ def local_gi(y, w, *, permutations: int = PERMUTATIONS, seed: int | None = SEED,
     if correction not in CORRECTIONS:
         raise AnalysisError("correction", f"correction must be one of {', '.join(CORRECTIONS)}, got {correction!r}")
     y = np.asarray(y, dtype="float64")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore")  # a constant neighbourhood has no variance: z is NaN, shown as null
         g = G_Local(y, w, transform="B", star=True, permutations=0)
     z = np.asarray(g.Zs, dtype="float64")
     if permutations:

@@ -2,9 +2,13 @@
 and street; the columns sort within each level; the hot-spot layer draws with its legend.
 
 The cast (tests/test_pages.py): three test.litter cases of March 2026 (two in the west street's
-cell CELL, one in the east street's OTHER_CELL); here one more case of another category in CELL.
+cell CELL, one in the east street's OTHER_CELL); here one more case of another category in CELL,
+and for the hot spots a planted cluster in February 2026: 113 cases in the four cells of the
+north-west community, 2 beside them, none elsewhere.
 """
 from __future__ import annotations
+
+import datetime as dt
 
 import pytest
 
@@ -16,7 +20,7 @@ MARCH = "from=2026-03-01&to=2026-03-31"
 
 
 @pytest.fixture
-def live_app(live_app, sessionmaker):
+def live_app(live_app, sessionmaker, loaded_city):
     from geoalchemy2 import WKTElement
 
     from tests.casehelpers import make_case, make_category
@@ -28,6 +32,14 @@ def live_app(live_app, sessionmaker):
         other = make_category(s, "dispute", name="矛盾纠纷", kind="dispute", limit=(2, "natural_days"))
         c = make_case(s, "dispatched", category=other, worker=s.get(Worker, ids["w1"]), description="邻里纠纷")
         c.lon, c.lat, c.geom = 122.007, 30.036, WKTElement("POINT(122.007 30.036)", srid=4326)
+        s.flush()
+        from tests.test_analysis import NW, add_cases, centre
+
+        items = []
+        for code, n in {NW[0]: 30, NW[1]: 25, NW[2]: 28, NW[3]: 30, "330999001002001": 2}.items():
+            x, y = centre(loaded_city, code)
+            items += [(code, x, y, dt.datetime(2026, 2, 1 + k % 20, 2, tzinfo=dt.timezone.utc)) for k in range(n)]
+        add_cases(s, other, items)
         s.commit()
     live_app.config["GM_TEST_IDS"] = ids
     return live_app
@@ -89,21 +101,26 @@ def test_a_filter_value_that_does_not_exist_says_so(gm_page):
 
 def test_hotspot_layer_shows_with_its_legend(gm_page):
     login(gm_page, "city")
-    gm_page.goto(f"/centre?{MARCH}&hot=cell")
+    gm_page.goto("/centre?from=2026-02-01&to=2026-02-28&hot=cell")
     wait_layer(gm_page, "areas")
     gm_page.wait_for_selector("#centre-map[data-hotspots=loaded]")
-    assert gm_page.page.locator("path.gm-hotspot").count() == 16  # every cell of the test city
     legend = gm_page.page.locator(".gm-hotspot-legend")
     assert legend.is_visible()
     assert "错误发现率校正" in legend.text_content()
-    classes = gm_page.page.eval_on_selector_all(".gm-hotspot-legend .gm-legend-row", "rs => rs.map(r => r.dataset.class)")
-    assert classes == ["hot_99", "hot_95", "hot_90", "not_significant", "cold_90", "cold_95", "cold_99"]
-    counts = gm_page.page.eval_on_selector_all(".gm-hotspot-legend .gm-legend-row",
-                                               "rs => rs.map(r => Number(r.textContent.match(/\\((\\d+)\\)/)[1]))")
-    assert sum(counts) == 16
-    assert "16 个区域，4 件事件" in gm_page.page.text_content("#hotspot-status")
+    rows = gm_page.page.eval_on_selector_all(
+        ".gm-hotspot-legend .gm-legend-row", "rs => rs.map(r => [r.dataset.class, Number(r.textContent.match(/\\((\\d+)\\)/)[1])])")
+    assert [c for c, _ in rows] == ["hot_99", "hot_95", "hot_90", "not_significant", "cold_90", "cold_95", "cold_99"]
+    counts = dict(rows)
+    assert sum(counts.values()) == 16  # every cell of the test city is in one class
+    hot = counts["hot_99"] + counts["hot_95"] + counts["hot_90"]
+    assert hot >= 2  # the planted cluster is found
+    # only significant cells are drawn, each with its class
+    significant = sum(n for c, n in rows if c != "not_significant")
+    assert gm_page.page.locator("path.gm-hotspot").count() == significant
+    assert gm_page.page.locator("path[class*='gm-hotspot-hot']").count() == hot
+    assert "16 个区域，115 件事件" in gm_page.page.text_content("#hotspot-status")
     gm_page.uncheck("#toggle-hotspots")
     assert gm_page.page.locator("path.gm-hotspot").count() == 0 and gm_page.page.locator(".gm-hotspot-legend").count() == 0
     gm_page.check("#toggle-hotspots")
-    assert gm_page.page.locator("path.gm-hotspot").count() == 16
+    assert gm_page.page.locator("path.gm-hotspot").count() == significant
     assert_clean(gm_page)

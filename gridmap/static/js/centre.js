@@ -5,8 +5,9 @@
  *             (JSON, put into the page with textContent), then shown and hidden; closing a row hides
  *             every row below it. A header button sorts each level among its siblings (children
  *             stay under their parent); a second click reverses.
- *   hotspots  /api/v1/hotspots (GeoJSON with a class per area) drawn under the case points, with a
- *             legend of the classes and their counts, and the method and correction stated.
+ *   hotspots  /api/v1/hotspots (GeoJSON with a class per area): the significant areas drawn over the
+ *             shaded areas and under the case points, with a legend of every class and its count
+ *             (not significant ones included), and the correction stated.
  *
  * Messages come translated from <script id="centre-i18n">.
  */
@@ -227,12 +228,13 @@
           box.setAttribute('data-hotspots', 'empty');
           return;
         }
+        // only significant areas are drawn, on top of the shaded areas (which stay readable beneath)
         layer = global.L.geoJSON(fc, {
+          filter: function (f) { var c = f.properties['class']; return c.indexOf('hot') === 0 || c.indexOf('cold') === 0; },
           style: function (f) {
             var c = f.properties['class'];
-            var sig = c !== 'not_significant' && c !== 'not_tested';
-            return {color: sig ? '#555' : '#999', weight: sig ? 1.2 : 0.4, fillColor: HOT_COLOURS[c] || '#fff',
-              fillOpacity: sig ? 0.7 : 0.15, className: 'gm-hotspot gm-hotspot-' + c};
+            return {color: c.indexOf('hot') === 0 ? '#67000d' : '#08306b', weight: 1.5, fillColor: HOT_COLOURS[c] || '#fff',
+              fillOpacity: 0.75, className: 'gm-hotspot gm-hotspot-' + c};
           },
           onEachFeature: function (f, l) {
             var p = f.properties;
@@ -243,7 +245,7 @@
             l.bindTooltip(tip, {sticky: true});
           }
         });
-        if (!toggleBox || toggleBox.checked) { layer.addTo(map); layer.bringToBack(); }
+        if (!toggleBox || toggleBox.checked) { layer.addTo(map); }
         addLegend(fc);
         var sig = 0;
         Object.keys(fc.summary || {}).forEach(function (k) { if (k.indexOf('hot') === 0 || k.indexOf('cold') === 0) { sig += fc.summary[k]; } });
@@ -255,7 +257,7 @@
     if (toggleBox) {
       toggleBox.addEventListener('change', function () {
         if (!layer) { return; }
-        if (toggleBox.checked) { layer.addTo(map); layer.bringToBack(); if (legend) { legend.addTo(map); } } else {
+        if (toggleBox.checked) { layer.addTo(map); if (legend) { legend.addTo(map); } } else {
           map.removeLayer(layer);
           if (legend) { legend.remove(); }
         }
