@@ -59,6 +59,7 @@ deadline_at; a case without a deadline is on time), ``evaluated_at``.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -268,7 +269,8 @@ def _assignee_from_data(session: Session, data: dict, action: str) -> dict[str, 
     level = data.get("level") or ("department" if wid is None else None)
     reason = data.get("reason")
     return {"assignee_worker_id": wid, "assignee_department_id": did, "assignee_level": level,
-            "route_reason": str(reason)[:300] if reason else None}
+            "route_reason": str(reason)[:300] if reason else None, "route_reason_code": None,
+            "route_reason_params": None}
 
 
 def _deadline(session: Session, case: Case, start: dt.datetime) -> tuple[dt.datetime | None, dict]:
@@ -310,7 +312,8 @@ def _fx_dispatch(session, case, actor, comment, data, now):
             raise TransitionError(f"case {case.id} has no assignee (it is unroutable or was returned): "
                                   "give data.worker_id or data.department_id")
         new = {"assignee_worker_id": case.assignee_worker_id, "assignee_department_id": case.assignee_department_id,
-               "assignee_level": case.assignee_level, "route_reason": case.route_reason}
+               "assignee_level": case.assignee_level, "route_reason": case.route_reason,
+               "route_reason_code": case.route_reason_code, "route_reason_params": case.route_reason_params}
     deadline, details = _deadline(session, case, now)
     values = {**new, "dispatched_at": now, "deadline_at": deadline, "accepted_at": None, "overdue": False,
               "extension_pending": False}
@@ -325,7 +328,9 @@ def _fx_accept(session, case, actor, comment, data, now):
 
 def _fx_return(session, case, actor, comment, data, now):
     values = {"assignee_worker_id": None, "assignee_department_id": None, "assignee_level": None,
-              "route_reason": f"returned by {actor.name}: {comment}"[:300], "dispatched_at": None,
+              "route_reason": f"returned by {actor.name}: {comment}"[:300], "route_reason_code": "returned",
+              "route_reason_params": json.dumps({"by": actor.name, "reason": (comment or "")[:200]}, ensure_ascii=False),
+              "dispatched_at": None,
               "accepted_at": None, "deadline_at": None, "extension_pending": False,
               "return_count": (case.return_count or 0) + 1}
     return _Effect(values, {"returned_from_worker_id": case.assignee_worker_id,
@@ -505,7 +510,8 @@ def _check_point(lon, lat) -> None:
 
 def apply_action(session: Session, case_id: int, action: str, actor: Actor, *, comment: str | None = None,
                  expected_version: int | None = None, lon: float | None = None, lat: float | None = None,
-                 data: dict | None = None, now: dt.datetime | None = None) -> Case:
+                 data: dict | None = None, now: dt.datetime | None = None, comment_code: str | None = None,
+                 comment_params: dict | None = None) -> Case:
     """Do ``action`` on case ``case_id`` as ``actor``, in the caller's transaction; returns the case.
 
     Raises ``ActionInputError`` (unknown action, missing comment, bad data), ``CaseNotFound``,
@@ -555,7 +561,8 @@ def apply_action(session: Session, case_id: int, action: str, actor: Actor, *, c
                             f"(you saw version {version}, {from_status}); reload it and try again")
     session.refresh(case)
     append_event(session, case, action, actor, from_status=from_status, to_status=to, comment=comment,
-                 lon=lon, lat=lat, data={**data, **eff.details} or None, at=now)
+                 lon=lon, lat=lat, data={**data, **eff.details} or None, at=now, comment_code=comment_code,
+                 comment_params=comment_params)
     return case
 
 

@@ -87,3 +87,30 @@ EN: dict[str, str] = {
     "{name} 台账": "{name} ledgers",
     "网页": "Web page",
 }
+EN.update({
+    # routing reasons (gridmap.web.reasons)
+    "类别“{category}”按权责清单交由 {department}": "category “{category}” goes to {department} (list of duties)",
+    "未能定位到网格，等待人工定位": "no cell found: waiting for manual placement",
+    "地址匹配置信度低于 {threshold}，等待人工定位": "address match below confidence {threshold}: waiting for manual placement",
+    "网格 {cell}：专职网格员 {worker}": "cell {cell}: primary worker {worker}",
+    "网格 {cell}：网格员 {primary} 请假，由代班 {worker} 处理": "cell {cell}: {primary} on leave, substitute {worker}",
+    "网格 {cell}：网格员 {primary} 请假，由备岗 {worker} 处理": "cell {cell}: {primary} on leave, backup {worker}",
+    "网格 {cell}：无在岗专职网格员，由备岗 {worker} 处理": "cell {cell}: no active primary worker, backup {worker}",
+    "网格 {cell}：无在岗网格员": "cell {cell}: no worker on duty",
+    "网格 {cell} 无人在岗，属地兜底：{level} {area} 的 {worker}":
+        "nobody on duty in cell {cell}; the territory answers: {worker} of {level} {area}",
+    "网格 {cell} 无人在岗，属地兜底：{level} {area} 待办":
+        "nobody on duty in cell {cell}; the territory answers: queue of {level} {area}",
+    "超时升级（第 {escalation} 级）：{level} {area} 的 {worker}": "escalated when overdue (level {escalation}): {worker} of {level} {area}",
+    "超时升级（第 {escalation} 级）：{level} {area} 待办，无人在岗":
+        "escalated when overdue (level {escalation}): queue of {level} {area}, nobody on duty",
+    "超时升级（第 {escalation} 级）：该事件没有更高一级的区域": "escalated when overdue (level {escalation}): the case has no higher area",
+    "{by} 回退：{reason}": "returned by {by}: {reason}",
+    "（吸附 {snapped_m} 米至网格 {snapped_cell}）": " (snapped {snapped_m} m to cell {snapped_cell})",
+    "（按地址定位，匹配度 {address_score}）": " (placed by address, score {address_score})",
+    # system comments
+    "上报时自动立案": "filed automatically on intake",
+    "上报时自动派遣": "dispatched automatically on intake",
+    "人工定位后立案": "filed after manual placement",
+    "人工定位后派遣": "dispatched after manual placement",
+})
