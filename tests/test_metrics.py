@@ -122,6 +122,7 @@ def test_metrics_by_street_and_by_worker(sessionmaker, fixture_cases):
         streets = {r["group"]["code"]: r for r in compute_metrics(s, group_by="street", **MARCH)}
         workers = {r["group"]["code"]: r for r in compute_metrics(s, group_by="worker", **MARCH)}
         cells = compute_metrics(s, group_by="cell", **MARCH)
+        [district] = compute_metrics(s, group_by="district", **MARCH)
     assert set(streets) == {"330999001", "330999002"}
     west, east = streets["330999001"], streets["330999002"]
     assert west["group"]["name"] == "西街道" and west["group"]["level"] == "street"
@@ -139,6 +140,7 @@ def test_metrics_by_street_and_by_worker(sessionmaker, fixture_cases):
     assert w2["return_rate"] == pytest.approx(0.5) and w1["return_rate"] == 0.0
     assert w1["avg_accept_hours"] == pytest.approx(7 / 3)
     assert sum(r["due"] for r in cells) == 8 and [r["group"]["code"] for r in cells] == [CELL_A, CELL_B]
+    assert district["group"]["code"] == "330999" and (district["filed"], district["due"], district["closed"]) == (8, 8, 5)
 
 
 def test_period_boundaries_follow_shanghai_dates(sessionmaker, fixture_cases):
@@ -159,8 +161,8 @@ def test_scope_filter_restricts_the_cases(sessionmaker, fixture_cases):
 
 def test_bad_parameters(sessionmaker):
     with sessionmaker() as s:
-        with pytest.raises(MetricsError, match="unknown group_by 'district'"):
-            compute_metrics(s, group_by="district", **MARCH)
+        with pytest.raises(MetricsError, match="unknown group_by 'planet'"):
+            compute_metrics(s, group_by="planet", **MARCH)
         with pytest.raises(MetricsError, match="ends .* before it starts"):
             compute_metrics(s, date_from=dt.date(2026, 3, 2), date_to=dt.date(2026, 3, 1))
         [empty] = compute_metrics(s, **MARCH)
