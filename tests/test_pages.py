@@ -282,7 +282,7 @@ def test_report_routes_to_the_cells_worker(web, ids, sessionmaker):
     assert r.status_code == 303
     case_id = int(r.location.rsplit("/", 1)[1])
     body = text(cl.get(r.location))
-    assert "已分派给 张伟" in body and "primary worker W1 张伟" in body
+    assert "已分派给 张伟" in body and "专职网格员 W1 张伟" in body  # the reason rendered from its code
     with sessionmaker() as s:
         case = s.get(Case, case_id)
         assert case.source == "patrol" and case.urgent and case.assignee_worker_id == ids["w1"]
