@@ -66,7 +66,7 @@ def test_primary_worker(city):
         assert got.code == "W001"
         assert reason == "cell 330999001001001: primary worker W001 张三"
         r = route(s, cell_id=aid(s, CELL), category=None, at=AT)
-        assert r == Route(got.id, None, "cell", reason)
+        assert r == Route(got.id, None, "cell", reason, "cell.primary", {"cell": CELL, "worker": "W001 张三"})
 
 
 def test_primary_on_leave_is_replaced_by_the_substitute(city):
@@ -200,7 +200,8 @@ def test_category_with_a_department_goes_to_the_department(city):
         labour = s.scalars(select(Category).where(Category.code == "dispute.labour")).one()
         r = route(s, cell_id=aid(s, CELL), category=labour, at=AT)
         assert r == Route(None, labour.department_id, "department",
-                          "category dispute.labour → department LABOUR (权责清单)")
+                          "category dispute.labour → department LABOUR (权责清单)", "department",
+                          {"category": "劳资纠纷", "department": "人力社保局劳动监察大队"})
         litter = s.scalars(select(Category).where(Category.code == "event.litter")).one()
         assert route(s, cell_id=aid(s, CELL), category=litter, at=AT).worker_id == w(s, "W001").id
 

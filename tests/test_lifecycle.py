@@ -98,12 +98,14 @@ def _prepare(s, world: World, action: str, frm: str, now: dt.datetime) -> tuple[
             s.add(photo)
             s.flush()
             data = {"photo_id": photo.id}
+    if action == "supervise":
+        data = {"deadline": (now + 5 * D).isoformat()}
     return case, data
 
 
 def _actors(world: World, tr) -> list[tuple[str, Actor]]:
     by = {"assignee": world.w1_actor, "worker": world.w1_actor, "supervisor": world.street, "system": SYSTEM,
-          "reporter": world.reporter, "confirmer": world.w1_actor}
+          "reporter": world.reporter, "confirmer": world.w1_actor, "overseer": world.street}
     return [(token, by[token]) for token in sorted(tr.who)]
 
 
@@ -150,6 +152,10 @@ def _check_effect(s, world: World, action: str, frm: str, before: dict, case: Ca
         assert case.rework_count == 1 and case.handled_at is None and case.assignee_worker_id == world.w1
     elif action == "evaluate":
         assert case.satisfaction == 5 and case.evaluated_at == now
+    elif action == "supervise":
+        assert case.supervised is True and case.deadline_at == now + 5 * D and case.status == frm
+        ev = _events(s, case.id)[-1]
+        assert json.loads(ev.data)["deadline_at"] and json.loads(ev.data)["note"] == "supervise 测试"
     elif action == "mark_duplicate":
         assert case.duplicate_of_id is not None and case.duplicate_of_id != case.id
     elif action == "confirm":
@@ -279,8 +285,9 @@ def test_allowed_actions_follow_role_and_state(sessionmaker, world):
         case = _case(s, world, "dispatched")
         assert allowed_actions(case, world.w1_actor) == ["accept", "return", "request_extension"]
         assert allowed_actions(case, world.w2_actor) == []          # sees it, may do nothing
-        assert set(allowed_actions(case, world.street)) == {"reassign", "escalate", "park"}
+        assert set(allowed_actions(case, world.street)) == {"reassign", "escalate", "park", "supervise"}
         assert allowed_actions(case, world.east) == []              # out of scope
+        assert "supervise" not in allowed_actions(case, world.head)  # 督办 comes from the community up
         assert set(allowed_actions(case, SYSTEM)) == {"reassign", "escalate"}
         apply_action(s, case.id, "request_extension", world.w1_actor, comment="等待配件", now=T0 + 5 * H)
         assert "request_extension" not in allowed_actions(case, world.w1_actor)
@@ -471,3 +478,55 @@ def test_threads_racing_on_postgis_only_one_wins(sessionmaker, world, backend):
         with sessionmaker() as s:
             assert [e.action for e in _events(s, cid)].count("dispatch") == 1
             assert s.get(Case, cid).version == 3
+
+
+def test_supervision_by_an_overseer_with_note_and_new_deadline(sessionmaker, world):
+    now = T0 + 1 * D
+    with transaction(sessionmaker) as s:
+        cid = _case(s, world, "dispatched").id
+        old_deadline = s.get(Case, cid).deadline_at
+    for who, exc, match, kw in (
+            (world.head, PermissionDenied, "only a community, street, district or city user", {"comment": "请加快"}),
+            (world.w1_actor, PermissionDenied, "may not supervise", {"comment": "请加快"}),
+            (world.east, CaseNotFound, "no case", {"comment": "请加快"}),
+            (world.street, ActionInputError, "needs a comment", {}),
+            (world.street, ActionInputError, "data.deadline must be a date", {"comment": "x", "data": {"deadline": "soon"}}),
+            (world.street, ActionInputError, "must be in the future", {"comment": "x", "data": {"deadline": "2020-01-01"}}),
+            (world.street, ActionInputError, "within a year", {"comment": "x", "data": {"deadline": "2099-01-01"}})):
+        with sessionmaker() as s:
+            with pytest.raises(exc, match=match):
+                apply_action(s, cid, "supervise", who, now=now, **kw)
+            s.rollback()
+        with sessionmaker() as s:
+            c = s.get(Case, cid)
+            assert not c.supervised and c.deadline_at == old_deadline
+    with transaction(sessionmaker) as s:
+        c = apply_action(s, cid, "supervise", world.street, comment="群众反映强烈，限期办结", now=now)
+        assert c.supervised and c.deadline_at == old_deadline and c.status == "dispatched"
+        day = (now + 3 * D).date().isoformat()  # a date: 24:00 of that day in Shanghai
+        c = apply_action(s, cid, "supervise", world.street, comment="再次督办", data={"deadline": day}, now=now + H)
+        expected = dt.datetime.combine((now + 4 * D).date(), dt.time(), tzinfo=dt.timezone(dt.timedelta(hours=8)))
+        assert c.deadline_at == expected
+        evs = [e for e in _events(s, cid) if e.action == "supervise"]
+        assert [e.comment for e in evs] == ["群众反映强烈，限期办结", "再次督办"]
+        assert json.loads(evs[0].data)["first"] is True and json.loads(evs[1].data)["first"] is False
+
+
+def test_the_evaluation_never_comes_from_the_handler(sessionmaker, world):
+    """回访: a supervisor or the reporter records it; the head who handled the case may not, even as a supervisor."""
+    with transaction(sessionmaker) as s:
+        from gridmap.assign.models import Worker
+        from gridmap.incidents.models import Category
+
+        case = make_case(s, "closed", category=s.get(Category, world.cat_id), worker=s.get(Worker, world.head_worker),
+                         worker_as=world.head, reporter_user_id=world.reporter.user_id)
+        cid = case.id
+        assert "evaluate" not in allowed_actions(case, world.head)
+        assert "evaluate" in allowed_actions(case, world.reporter)
+    with sessionmaker() as s:
+        with pytest.raises(TransitionError, match="not the handler"):
+            apply_action(s, cid, "evaluate", world.head, data={"satisfaction": 5}, now=T0 + 2 * D)
+        s.rollback()
+    with transaction(sessionmaker) as s:
+        c = apply_action(s, cid, "evaluate", world.reporter, data={"satisfaction": 4}, now=T0 + 2 * D)
+        assert c.status == "evaluated" and c.satisfaction == 4

@@ -20,7 +20,9 @@ All cases: filed 8 (C1–C7, C10), due 8 (closed in period: C1 C2 C3 C6 C9; dead
 C4 C5 C7), closed 5, on time 3 (C1 C3 C6) → 结案率 5/8, 按期结案率 3/8 (excluding the extended C3:
 2/7), 延期率 1/8; handled in period 4 (C1 C2 C3 C6), reworked 1 → 返工率 1/4; received = 1 return +
 7 current dispatches in period (C1 C2 C3 C4 C5 C7 C10) → 回退率 1/8; checks 6 (C1 C2 C3×2 C6 C9), passed 5;
-acceptance (2+4+1+1)/4 = 2 h; handling (24+72+75)/3 = 57 h; self-handled 1; satisfaction (5+3)/2, 2.
+acceptance (2+4+1+1)/4 = 2 h; handling (24+72+75)/3 = 57 h; self-handled 1; satisfaction (5+3)/2, 2;
+满意率 1/2 (C1's 5 is satisfied, C2's 3 is not). 督办: C4 (twice) and C7 in March → supervised 2, both
+open; C8 is supervised in April (outside); by street: west 1 (C7), east 1 (C4).
 """
 from __future__ import annotations
 
@@ -70,16 +72,21 @@ def fixture_cases(sessionmaker, loaded_city):
         apply_action(s, c3.id, "verify_fail", ADMIN, comment="未清理干净", now=t(3, 23, 2))
         apply_action(s, c3.id, "feedback", a1, comment="已彻底清理", now=t(3, 23, 4))
         apply_action(s, c3.id, "verify_pass", ADMIN, now=t(3, 23, 5))
-        mk("in_progress", w2, CELL_B, t(3, 25), {"accept": t(3, 25, 2)})
+        c4 = mk("in_progress", w2, CELL_B, t(3, 25), {"accept": t(3, 25, 2)})
         c5 = mk("dispatched", w2, CELL_B, t(3, 5), {})
         apply_action(s, c5.id, "return", a2, comment="需要城管处理", now=t(3, 5, 2))
         apply_action(s, c5.id, "dispatch", ADMIN, data={"worker_id": w1.id}, now=t(3, 6))
         mk("closed", w1, CELL_A, t(3, 15), {"self_handle": t(3, 15), "verify_pass": t(3, 15, 2)}, self_handled=True)
-        mk("dispatched", w1, CELL_A, t(2, 28, 17), {})
-        mk("dispatched", w1, CELL_A, t(3, 31, 17), {})
+        c7 = mk("dispatched", w1, CELL_A, t(2, 28, 17), {})
+        c8 = mk("dispatched", w1, CELL_A, t(3, 31, 17), {})
         mk("closed", w1, CELL_A, t(2, 20), {"accept": t(2, 20, 2), "feedback": t(2, 28, 1), "verify_pass": t(3, 1)})
         c10 = mk("dispatched", w1, CELL_A, t(3, 3), {})
         apply_action(s, c10.id, "park", ADMIN, comment="待专项资金", now=t(3, 3, 3))
+        # 督办: C4 twice in March (one case), C7 once in March, C8 in April (outside March)
+        apply_action(s, c4.id, "supervise", ADMIN, comment="督办", now=t(3, 26))
+        apply_action(s, c4.id, "supervise", ADMIN, comment="再次督办", now=t(3, 27))
+        apply_action(s, c7.id, "supervise", ADMIN, comment="督办", now=t(3, 2))
+        apply_action(s, c8.id, "supervise", ADMIN, comment="督办", now=t(4, 2))
         return {"w1": w1.id, "w2": w2.id}
 
 
@@ -98,6 +105,8 @@ def test_metrics_for_the_whole_city(sessionmaker, fixture_cases):
     assert row["avg_handle_hours"] == pytest.approx(57.0)
     assert row["self_handled"] == 1
     assert (row["satisfaction_mean"], row["satisfaction_count"]) == (pytest.approx(4.0), 2)
+    assert (row["satisfied"], row["satisfaction_rate"]) == (1, pytest.approx(0.5))
+    assert (row["supervised"], row["supervised_open"]) == (2, 2)
 
 
 def test_excluding_extended_cases_from_on_time(sessionmaker, fixture_cases):
@@ -113,6 +122,7 @@ def test_metrics_by_street_and_by_worker(sessionmaker, fixture_cases):
         streets = {r["group"]["code"]: r for r in compute_metrics(s, group_by="street", **MARCH)}
         workers = {r["group"]["code"]: r for r in compute_metrics(s, group_by="worker", **MARCH)}
         cells = compute_metrics(s, group_by="cell", **MARCH)
+        [district] = compute_metrics(s, group_by="district", **MARCH)
     assert set(streets) == {"330999001", "330999002"}
     west, east = streets["330999001"], streets["330999002"]
     assert west["group"]["name"] == "西街道" and west["group"]["level"] == "street"
@@ -120,6 +130,8 @@ def test_metrics_by_street_and_by_worker(sessionmaker, fixture_cases):
     assert west["closure_rate"] == pytest.approx(5 / 6) and west["on_time_rate"] == pytest.approx(0.5)
     assert (east["filed"], east["due"], east["closed"], east["received"], east["returned"]) == (2, 2, 0, 3, 1)
     assert east["closure_rate"] == 0.0 and east["rework_rate"] is None and east["avg_accept_hours"] == pytest.approx(1.0)
+    assert (west["supervised"], east["supervised"]) == (1, 1)
+    assert east["satisfaction_rate"] is None and west["satisfaction_rate"] == pytest.approx(0.5)
     # by worker: C5 now belongs to W1, but its return counts for W2 who returned it
     assert set(workers) == {"W1", "W2"} and workers["W1"]["group"]["name"] == "张伟"
     w1, w2 = workers["W1"], workers["W2"]
@@ -128,6 +140,7 @@ def test_metrics_by_street_and_by_worker(sessionmaker, fixture_cases):
     assert w2["return_rate"] == pytest.approx(0.5) and w1["return_rate"] == 0.0
     assert w1["avg_accept_hours"] == pytest.approx(7 / 3)
     assert sum(r["due"] for r in cells) == 8 and [r["group"]["code"] for r in cells] == [CELL_A, CELL_B]
+    assert district["group"]["code"] == "330999" and (district["filed"], district["due"], district["closed"]) == (8, 8, 5)
 
 
 def test_period_boundaries_follow_shanghai_dates(sessionmaker, fixture_cases):
@@ -148,8 +161,8 @@ def test_scope_filter_restricts_the_cases(sessionmaker, fixture_cases):
 
 def test_bad_parameters(sessionmaker):
     with sessionmaker() as s:
-        with pytest.raises(MetricsError, match="unknown group_by 'district'"):
-            compute_metrics(s, group_by="district", **MARCH)
+        with pytest.raises(MetricsError, match="unknown group_by 'planet'"):
+            compute_metrics(s, group_by="planet", **MARCH)
         with pytest.raises(MetricsError, match="ends .* before it starts"):
             compute_metrics(s, date_from=dt.date(2026, 3, 2), date_to=dt.date(2026, 3, 1))
         [empty] = compute_metrics(s, **MARCH)
@@ -175,9 +188,12 @@ def test_metrics_api(api):
     assert body["group_by"] == "street" and body["timezone"] == "Asia/Shanghai"
     assert "closed / due" in body["definitions"]["closure_rate"]
     assert "due to close" in body["definitions"]["due"]
+    assert "satisfied (satisfaction 4 or 5) / evaluated" in body["definitions"]["satisfaction_rate"]
+    assert "supervise" in body["definitions"]["supervised"]
     rows = {row["group"]["code"]: row for row in body["rows"]}
     assert rows["330999001"]["closure_rate"] == pytest.approx(5 / 6)
     assert rows["330999002"]["return_rate"] == pytest.approx(1 / 3)
+    assert rows["330999001"]["satisfaction_rate"] == pytest.approx(0.5) and rows["330999002"]["supervised"] == 1
     # the east street's user sees only the east street
     r = client.get("/api/v1/metrics?from=2026-03-01&to=2026-03-31&exclude_extended=1", headers=auth(tokens["east"]))
     [row] = r.get_json()["rows"]

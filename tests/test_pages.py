@@ -23,7 +23,7 @@ def wire(app):
 
     from gridmap.web.pages import init_web
 
-    for name in ("geo_api", "cases_api", "hazards_api", "boundaries_api"):
+    for name in ("geo_api", "cases_api", "hazards_api", "boundaries_api", "analysis_api", "metrics_api"):
         try:
             mod = importlib.import_module(f"gridmap.web.{name}")
         except ImportError:  # an optional part not installed in this checkout
@@ -282,7 +282,7 @@ def test_report_routes_to_the_cells_worker(web, ids, sessionmaker):
     assert r.status_code == 303
     case_id = int(r.location.rsplit("/", 1)[1])
     body = text(cl.get(r.location))
-    assert "已分派给 张伟" in body and "primary worker W1 张伟" in body
+    assert "已分派给 张伟" in body and "专职网格员 W1 张伟" in body  # the reason rendered from its code
     with sessionmaker() as s:
         case = s.get(Case, case_id)
         assert case.source == "patrol" and case.urgent and case.assignee_worker_id == ids["w1"]
@@ -461,13 +461,16 @@ def test_editor_preview(web, ids):
 def test_centre_page_and_card(web, ids):
     cl = as_user(web[0], "city")
     body = text(cl.get("/centre"))
-    assert 'id="indicators"' in body and "西街道" in body and "东北社区" in body
+    # one district: it opens at once on its streets; communities load per street (/centre/rows)
+    assert 'id="indicators"' in body and "西街道" in body and "东街道" in body and "东北社区" not in body
     assert "GridmapLayers.choropleth" in body and "GridmapLayers.heat" in body
+    rows = cl.get("/centre/rows?parent=330999002").get_json()["rows"]
+    assert "东北社区" in [r["name"] for r in rows] and all(r["level"] == "community" for r in rows)
     card = cl.get("/centre/card/330999001001001").get_json()
     assert card["workers"] == ["张伟"] and card["open"] == 2 and card["households"] == 301
     assert card["url"] == "/areas/330999001001001"
     r = cl.get("/centre?category=no.such&from=bad-date&overdue=1")
-    assert r.status_code == 200 and "筛选条件无效" in text(r)
+    assert r.status_code == 200 and "没有类别“no.such”" in text(r) and "日期“bad-date”无效" in text(r)
     assert cl.get("/centre/card/nope").status_code == 404
 
 
@@ -478,8 +481,8 @@ def test_centre_indicators_count_closed(web, ids, sessionmaker):
     _act(as_user(web[0], "city"), ids["mine"], "verify_pass")
     # the cases of the cast were reported in March 2026: ask for that period
     body = text(as_user(web[0], "city").get("/centre?from=2026-01-01&to=2030-12-31"))
-    row = re.search(r'<tr class="level-street">.*?西街道.*?</tr>', body, re.S).group(0)
-    nums = re.findall(r'<td class="num[^"]*">([^<]*)</td>', row)
+    row = re.search(r'<tr class="tree-row level-street[^>]*>.*?西街道.*?</tr>', body, re.S).group(0)
+    nums = re.findall(r'<td class="num[^"]*" data-v="[^"]*">([^<]*)</td>', row)
     # filed, due, closed, closure rate, on-time rate, open, overdue open …
     assert nums[0] == "2" and nums[2] == "1"
 

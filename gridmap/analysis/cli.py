@@ -64,20 +64,26 @@ def analysis_group():
 @analysis_group.command("hotspots", help="Getis-Ord Gi* hot and cold spots of case counts per area.")
 @click.option("--level", type=click.Choice(["cell", "community", "street"]), default="cell", show_default=True)
 @click.option("--permutations", type=click.IntRange(0, 9999), default=999, show_default=True)
+@click.option("--correction", type=click.Choice(["fdr", "none"]), default="fdr", show_default=True,
+              help="fdr: Benjamini–Hochberg false-discovery-rate correction across areas; none: raw p-values.")
+@click.option("--measure", type=click.Choice(["count", "rate"]), default="count", show_default=True,
+              help="count: cases per area; rate: cases per 1,000 households (areas without households left out).")
 @_period_options
 @with_appcontext
-def hotspots_cmd(level, permutations, date_from, date_to, category, area, as_json, output):
+def hotspots_cmd(level, permutations, correction, measure, date_from, date_to, category, area, as_json, output):
     from gridmap.analysis.hotspots import hotspots
 
     out = _call(hotspots, level=level, permutations=permutations, date_from=date_from, date_to=date_to,
-                category=category, area=area)
+                category=category, area=area, correction=correction, measure=measure)
     if _emit(out, as_json, output):
         return
     feats = [f["properties"] for f in out["features"]]
     sig = sorted((p for p in feats if p["class"] != "not_significant"), key=lambda p: -(p["gi_z"] or 0))
-    click.echo(f"{out['total']} cases in {len(feats)} {level} areas; weights: {out['weights']}")
+    click.echo(f"{out['total']} cases in {len(feats)} {level} areas; weights: {out['weights']}; "
+               f"correction: {out['correction_method']}")
     for p in sig:
-        click.echo(f"  {p['code']} {p['name']}: {p['class_name']}  count {p['count']}  z {p['gi_z']}  p {p['p_value']}")
+        click.echo(f"  {p['code']} {p['name']}: {p['class_name']}  count {p['count']}  z {p['gi_z']}  "
+                   f"p {p['p_value']}  q {p['q_value']}")
     click.echo(f"{len(sig)} significant areas")
 
 

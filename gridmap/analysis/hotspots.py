@@ -10,14 +10,26 @@ Owns:
   metres, both ways: Gi* of a lone area would otherwise compare the area with itself and come out
   "significant". Weights are cached per database, level, area set and boundary stamp
   (``boundaries.lookup.boundary_stamp``), so they are rebuilt only when boundaries change.
-- ``hotspots``: counts per area in SQL (GROUP BY), then PySAL esda ``G_Local(y, w, transform="B",
-  star=True)`` with 999 conditional permutations; ``gi_z`` is the standardized Gi* and ``p_value``
-  the pseudo p-value of the permutation test (esda's folded one-sided p_sim; a fixed seed makes
-  answers repeatable). esda runs that test in a Python loop per area unless numba is installed,
-  and numba compiles it for ~50 s in every new process (no cache), so ``gi_star`` runs the same
-  test vectorised with numpy, giving p-values identical to esda's (see ``gi_star``). Classes:
-  hot/cold at 99 % (p ≤ 0.01), 95 % (≤ 0.05), 90 % (≤ 0.10) by the sign of gi_z, else not
-  significant.
+- ``hotspots``: counts per area in SQL (GROUP BY) (or, with ``measure="rate"``, cases per 1,000
+  households: areas without a household figure are left out of the test and say so), then the
+  local Gi* (esda ``G_Local(y, w, transform="B", star=True)``) and ONE conditional permutation
+  test that gives both the significance and the direction (``local_gi``): with R permutations,
+  ``ge`` = replications with Gi* ≥ the observed one and ``le`` = replications ≤ it (ties count on
+  both sides, so a zero among zeros is in neither tail), p = min(1, 2·min(ge + 1, le + 1)/(R + 1))
+  (two-sided, folded correctly) and the direction is "hot" when the observed Gi* lies in the upper
+  tail (ge < le), "cold" when in the lower (le < ge). Then the Benjamini–Hochberg false-discovery-
+  rate correction across all tested areas (``correction="fdr"``, the default; ``"none"`` to
+  switch it off): ``q_value`` is the BH-adjusted p-value, and an area is significant at level α
+  when q ≤ α, which is BH's step-up rule at α (our own 10 lines; esda's ``fdr`` returns one
+  cut-off per α and falls back to Bonferroni when nothing passes). Classes: hot/cold at 99 %
+  (q ≤ 0.01), 95 % (≤ 0.05), 90 % (≤ 0.10). An area with no cases is never a hot spot (it stays
+  "not significant" however busy its neighbours). ``gi_z`` is esda's analytic z (for display and
+  ranking only), ``sim_z`` the observed Gi* standardised by its permutation distribution.
+  esda runs its permutation test in a Python loop per area unless numba is installed (numba
+  compiles for ~50 s in every new process), so the permutations run vectorised with numpy on
+  esda's own permuted ids (``gi_star`` keeps esda's folded one-sided p_sim, identical to esda's, for
+  comparison: on zero-heavy counts that fold calls a zero among zeros "significant", the bug the
+  two-sided test above fixes).
 - ``density``: a kernel-density surface (Gaussian kernel, bandwidth in metres) on a regular grid:
   cases are binned in SQL, smoothed with scipy, reported as cases per km².
 
@@ -49,7 +61,10 @@ CLASSES = (
     ("cold_99", "冷点 99%", 0.01, -1), ("cold_95", "冷点 95%", 0.05, -1), ("cold_90", "冷点 90%", 0.10, -1),
 )
 CLASS_NAMES = {c[0]: c[1] for c in CLASSES} | {"not_significant": "不显著"}
+CLASS_NAMES = CLASS_NAMES | {"not_tested": "未检验（无户数）"}
 MIN_AREAS = 3
+CORRECTIONS = ("fdr", "none")
+MEASURES = ("count", "rate")
 
 _cache: dict = {}
 _cache_lock = threading.Lock()
@@ -154,14 +169,25 @@ def gi_star(y, w, *, permutations: int = PERMUTATIONS, seed: int | None = SEED,
     return z, _permutation_p(y, w, np.asarray(g.Gs, dtype="float64"), permutations, seed)
 
 
-def _permutation_p(y: np.ndarray, w, observed: np.ndarray, permutations: int, seed: int | None,
-                   chunk_elements: int = 4_000_000) -> np.ndarray:
+def _permutation_p(y: np.ndarray, w, observed: np.ndarray, permutations: int, seed: int | None) -> np.ndarray:
+    """esda's folded one-sided pseudo p-value, (min(ge, R − ge) + 1) / (R + 1), from ``_permutation_counts``."""
+    ge, _le, _m, _sd = _permutation_counts(y, w, observed, permutations, seed, rel_tol=0.0)
+    low = (permutations - ge) < ge
+    ge = ge.copy()
+    ge[low] = permutations - ge[low]
+    return (ge + 1.0) / (permutations + 1.0)
+
+
+def _permutation_counts(y: np.ndarray, w, observed: np.ndarray, permutations: int, seed: int | None,
+                        chunk_elements: int = 4_000_000, rel_tol: float = 1e-9):
     """esda's conditional randomisation for Gi* (binary weights, self-weight 1), vectorised.
 
     For area i with k neighbours, each replication draws k of the other n − 1 areas (the first k
-    of one row of the shared permuted ids, skipping i) and sums their counts with i's own; the
-    pseudo p-value is the folded one-sided share of replications at least as extreme
-    ((min(larger, R − larger) + 1) / (R + 1)), as esda's "directed" alternative.
+    of one row of the shared permuted ids, skipping i) and sums their counts with i's own. Returns
+    per area (ge, le, mean, sd): replications with Gi* ≥ / ≤ the observed one (a tie counts in
+    both; compared with a relative tolerance ``rel_tol`` so float sums of equal counts tie; esda's
+    own fold compares exactly, ``rel_tol=0``), and the
+    mean and standard deviation of the replicated Gi*.
     """
     from esda.crand import vec_permutations
 
@@ -175,7 +201,10 @@ def _permutation_p(y: np.ndarray, w, observed: np.ndarray, permutations: int, se
     ids = np.asarray(vec_permutations(int(card.max()) if n else 0, n, permutations, seed), dtype=np.int64)
     scaling = y.sum()
     diff = y[1:] - y[:-1]  # drawing id j ≥ i means area j + 1: its count differs by diff[j]
-    p = np.empty(n)
+    ge = np.empty(n, dtype=np.int64)
+    le = np.empty(n, dtype=np.int64)
+    mean = np.empty(n)
+    sd = np.empty(n)
     reps = np.arange(permutations)
     for k in np.unique(card):
         rows = np.flatnonzero(card == k)
@@ -199,11 +228,66 @@ def _permutation_p(y: np.ndarray, w, observed: np.ndarray, permutations: int, se
                     pos[:, j] = np.searchsorted(srt[j], r, side="left")
                 rsum = base[None, :] + suffix[reps[None, :], pos]
             rstat = (rsum + y[r][:, None]) / scaling
-            larger = (rstat >= observed[r][:, None]).sum(axis=1)
-            low = (permutations - larger) < larger
-            larger[low] = permutations - larger[low]
-            p[r] = (larger + 1.0) / (permutations + 1.0)
-    return p
+            obs = observed[r][:, None]
+            tol = rel_tol * np.abs(obs)
+            ge[r] = (rstat >= obs - tol).sum(axis=1)
+            le[r] = (rstat <= obs + tol).sum(axis=1)
+            mean[r] = rstat.mean(axis=1)
+            sd[r] = rstat.std(axis=1)
+    return ge, le, mean, sd
+
+
+def bh_qvalues(p: np.ndarray) -> np.ndarray:
+    """Benjamini–Hochberg adjusted p-values: q_(i) = min over j ≥ i of p_(j)·m/j (capped at 1).
+
+    ``q ≤ α`` exactly when BH's step-up procedure at level α rejects the area's hypothesis.
+    """
+    p = np.asarray(p, dtype="float64")
+    m = len(p)
+    if m == 0:
+        return p.copy()
+    order = np.argsort(p, kind="stable")
+    ranked = p[order] * m / np.arange(1, m + 1)
+    q_sorted = np.minimum.accumulate(ranked[::-1])[::-1]
+    q = np.empty(m)
+    q[order] = np.minimum(q_sorted, 1.0)
+    return q
+
+
+def local_gi(y, w, *, permutations: int = PERMUTATIONS, seed: int | None = SEED,
+             correction: str = "fdr") -> dict[str, np.ndarray]:
+    """Gi* with one two-sided permutation test for significance and direction, then BH (see module doc).
+
+    Returns arrays: ``gi_z`` (esda's analytic z), ``sim_z``, ``p_value`` (two-sided permutation p),
+    ``q_value`` (BH-adjusted, or p itself with ``correction="none"``), ``direction`` (+1 hot side,
+    −1 cold side, 0 neither), ``class``. ``permutations=0``: the analytic two-sided normal p-value
+    and the sign of z (no permutation test).
+    """
+    from esda.getisord import G_Local
+    from scipy.stats import norm
+
+    if correction not in CORRECTIONS:
+        raise AnalysisError("correction", f"correction must be one of {', '.join(CORRECTIONS)}, got {correction!r}")
+    y = np.asarray(y, dtype="float64")
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore")  # a constant neighbourhood has no variance: z is NaN, shown as null
+        g = G_Local(y, w, transform="B", star=True, permutations=0)
+    z = np.asarray(g.Zs, dtype="float64")
+    if permutations:
+        ge, le, mean, sd = _permutation_counts(y, w, np.asarray(g.Gs, dtype="float64"), permutations, seed)
+        p = np.minimum(1.0, 2.0 * (np.minimum(ge, le) + 1.0) / (permutations + 1.0))
+        direction = np.sign(le - ge).astype(np.int64)  # fewer replications above → observed in the upper tail
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sim_z = np.where(sd > 0, (np.asarray(g.Gs) - mean) / sd, 0.0)
+    else:
+        zz = np.nan_to_num(z, nan=0.0)
+        p = np.minimum(1.0, 2.0 * norm.sf(np.abs(zz)))
+        direction = np.sign(zz).astype(np.int64)
+        sim_z = zz
+    q = bh_qvalues(p) if correction == "fdr" else p.copy()
+    cls = classify(direction.astype("float64"), q)
+    cls[(y <= 0) & (direction > 0)] = "not_significant"  # an area with no cases is never a hot spot
+    return {"gi_z": z, "sim_z": sim_z, "p_value": p, "q_value": q, "direction": direction, "class": cls}
 
 
 def _int_or_none(v):
@@ -216,11 +300,17 @@ def _num(v, digits=4):
 
 def hotspots(session: Session, actor: Actor | None, *, level: str = "cell", date_from=None, date_to=None,
              category: str | None = None, area: str | None = None, permutations: int = PERMUTATIONS,
-             seed: int | None = SEED, simplify_m: float = 0.0, per=None) -> dict:
-    """A GeoJSON FeatureCollection (dict) of the areas of ``level`` in scope with count, gi_z, p_value, class."""
+             seed: int | None = SEED, simplify_m: float = 0.0, per=None, correction: str = "fdr",
+             measure: str = "count") -> dict:
+    """A GeoJSON FeatureCollection (dict) of the areas of ``level`` in scope with count, gi_z, p_value,
+    q_value, direction and class (see ``local_gi``); ``measure="rate"`` tests cases per 1,000 households."""
     level = check_level(level, ("cell", "community", "street"))
     if not 0 <= permutations <= 9999:
         raise AnalysisError("permutations", "permutations must be from 0 to 9999")
+    if correction not in CORRECTIONS:
+        raise AnalysisError("correction", f"correction must be one of {', '.join(CORRECTIONS)}, got {str(correction)[:20]!r}")
+    if measure not in MEASURES:
+        raise AnalysisError("measure", f"measure must be one of {', '.join(MEASURES)}, got {str(measure)[:20]!r}")
     per = per or period(date_from, date_to)
     within = resolve_area(session, area)
     col = CASE_AREA_COLUMN[level]
@@ -229,36 +319,67 @@ def hotspots(session: Session, actor: Actor | None, *, level: str = "cell", date
                                   .group_by(col)).all())
     meta = {"level": level, "level_name": LEVEL_ZH[level], "period": per.as_dict(), "category": category,
             "area": within.code if within else None, "method": "Getis-Ord Gi* (esda G_Local, star=True, binary "
-            "queen contiguity, conditional permutations)", "permutations": permutations,
+            "queen contiguity); one two-sided conditional permutation test gives significance and direction "
+            "(p = min(1, 2·min(#sim ≥ obs + 1, #sim ≤ obs + 1)/(R + 1)))", "permutations": permutations,
+            "correction": correction, "correction_method": ("Benjamini–Hochberg false discovery rate across the "
+                                                            "tested areas; class by q-value" if correction == "fdr"
+                                                            else "none: class by the raw p-value"),
+            "measure": measure, "measure_name": "每千户事件数" if measure == "rate" else "事件数",
+            "min_p": (round(2.0 / (permutations + 1), 6) if permutations else None),
+            "rules": ["an area with no cases is never a hot spot"],
             "classes": CLASS_NAMES, "message": None}
     total = int(sum(counts.values()))
     if total == 0:
         return {"type": "FeatureCollection", **meta, "total": 0, "weights": None, "features": [],
                 "message": f"no cases reported from {per.date_from} to {per.date_to}"
-                           f"{' of category ' + category if category else ''}: nothing to analyse"}
+                           f"{' of category ' + category if category else ''}: nothing to analyse",
+                "message_code": "no_cases"}
     areas = areas_in_scope(session, actor, level, within=within)
-    if len(areas) < MIN_AREAS:
+    hh = areas["households"].to_numpy(dtype=object)
+    if measure == "rate":
+        tested = np.array([h is not None and not (isinstance(h, float) and math.isnan(h)) and h > 0 for h in hh])
+    else:
+        tested = np.ones(len(areas), dtype=bool)
+    if tested.sum() < MIN_AREAS:
         return {"type": "FeatureCollection", **meta, "total": total, "weights": None, "features": [],
-                "message": f"only {len(areas)} {level} areas in scope: hot spots need at least {MIN_AREAS}"}
+                "message": f"only {int(tested.sum())} {level} areas in scope"
+                           f"{' with households' if measure == 'rate' else ''}: hot spots need at least {MIN_AREAS}",
+                "message_code": "too_few_areas"}
     ids = areas["id"].to_numpy(dtype=np.int64)
     geoms = np.asarray(areas.geometry.values, dtype=object)
-    y = np.array([counts.get(int(i), 0) for i in ids], dtype="float64")
-    w, info = cached_contiguity(session, level, ids, geoms)
-    z, p = gi_star(y, w, permutations=permutations, seed=seed)
-    classes = classify(z, p)
+    cnt = np.array([counts.get(int(i), 0) for i in ids], dtype="float64")
+    n = len(ids)
+    res = {k: np.full(n, np.nan) for k in ("gi_z", "sim_z", "p_value", "q_value")}
+    res["direction"] = np.zeros(n, dtype=np.int64)
+    res["class"] = np.full(n, "not_tested", dtype=object)
+    if measure == "rate":
+        y = np.zeros(n)
+        y[tested] = cnt[tested] * 1000.0 / np.array([float(h) for h in hh[tested]])
+    else:
+        y = cnt
+    w, info = cached_contiguity(session, level + ("/rate" if measure == "rate" else ""), ids[tested], geoms[tested])
+    out = local_gi(y[tested], w, permutations=permutations, seed=seed, correction=correction)
+    for k, v in out.items():
+        res[k][tested] = v
+    classes = res["class"]
     if simplify_m and simplify_m > 0:
         geoms = shapely.simplify(geoms, simplify_m / 111_000.0, preserve_topology=True)
     gj = shapely.to_geojson(geoms)
     feats = []
-    for k in range(len(ids)):
+    for k in range(n):
         props = {"id": int(ids[k]), "code": areas["code"].iat[k], "name": areas["name"].iat[k],
-                 "count": int(y[k]), "households": _int_or_none(areas["households"].iat[k]), "gi_z": _num(z[k]), "p_value": _num(p[k]),
+                 "count": int(cnt[k]), "households": _int_or_none(areas["households"].iat[k]),
+                 "per_1000_households": _num(y[k], 3) if measure == "rate" and tested[k] else None,
+                 "gi_z": _num(res["gi_z"][k]), "sim_z": _num(res["sim_z"][k]), "p_value": _num(res["p_value"][k]),
+                 "q_value": _num(res["q_value"][k]), "direction": int(res["direction"][k]),
                  "class": classes[k], "class_name": CLASS_NAMES[classes[k]]}
         feats.append({"type": "Feature", "id": int(ids[k]), "properties": props, "geometry": json.loads(gj[k])})
     summary = {c: int((classes == c).sum()) for c in CLASS_NAMES}
+    single = (cnt[tested] > 0).sum() <= 1
     return {"type": "FeatureCollection", **meta, "total": total, "weights": info, "summary": summary,
-            "features": feats, "message": None if (y > 0).sum() > 1 else
-            "cases in a single area only: Gi* cannot tell a cluster from one busy area"}
+            "tested": int(tested.sum()), "features": feats,
+            "message": "cases in a single area only: Gi* cannot tell a cluster from one busy area" if single else None,
+            "message_code": "single_area" if single else None}
 
 
 # ----------------------------------------------------------------------------- kernel density

@@ -99,7 +99,7 @@ def escalate_overdue(session: Session, now: dt.datetime, actor: Actor = SYSTEM) 
             values = {"overdue": True, "escalation_level": to, "deadline_at": deadline}
             if target.level != "unroutable":
                 values.update(assignee_worker_id=target.worker_id, assignee_department_id=target.department_id,
-                              assignee_level=target.level, route_reason=target.reason)
+                              assignee_level=target.level, **target.columns())
             to_worker_code = None
             if target.worker_id is not None:
                 if target.worker_id not in codes:

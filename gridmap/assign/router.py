@@ -4,7 +4,9 @@ Owns: the one answer to "who is responsible for cell X at time T" (``responsible
 routing order for a new case (``route``: category department 权责清单 → the cell's worker on duty →
 the community's head → the street's staff → the district's staff, 属地兜底; no cell → "unroutable",
 never dropped) and the target of an escalation (``escalation_target``). Every answer comes with a
-reason that names the cell and the worker, stored on the case as its routing snapshot.
+reason that names the cell and the worker, stored on the case as its routing snapshot: an
+English text (``reason``) and a code with parameters (``code``, ``params``; ``REASON_CODES``) that
+the pages render per language (``gridmap.web.reasons``).
 
 Dates of responsibilities are Asia/Shanghai calendar dates; absences are instants.
 """
@@ -29,6 +31,23 @@ ESCALATION_LEVELS = {1: "community", 2: "street", 3: "district"}
 #: worker roles that answer for an area of each level, most senior first
 STAFF_ROLES = {"community": ("head", "community"), "street": ("street",), "district": ("district",)}
 MAX_REASON = 300  # cases.route_reason
+#: every routing reason code and its parameters
+REASON_CODES = {
+    "department": ("category", "department"),
+    "unplaced": (),
+    "unplaced.low_confidence": ("threshold",),
+    "cell.primary": ("cell", "worker"),
+    "cell.substitute": ("cell", "primary", "worker"),
+    "cell.backup": ("cell", "primary", "worker"),
+    "cell.backup_no_primary": ("cell", "worker"),
+    "cell.nobody": ("cell",),
+    "fallback.staff": ("level", "area", "worker", "cell"),
+    "fallback.queue": ("level", "area", "cell"),
+    "escalated.staff": ("level", "area", "worker", "escalation"),
+    "escalated.queue": ("level", "area", "escalation"),
+    "escalated.no_area": ("escalation",),
+    "returned": ("by", "reason"),
+}
 
 
 @dataclass
@@ -37,6 +56,16 @@ class Route:
     department_id: int | None
     level: str  # "cell", "community", "street", "district", "department", "unroutable"
     reason: str
+    code: str | None = None  # REASON_CODES
+    params: dict | None = None
+
+    def columns(self, *, clip=None) -> dict:
+        """The case columns of this routing snapshot (text, code and JSON parameters)."""
+        import json
+
+        reason = (clip or _clip)(self.reason)
+        return {"route_reason": reason, "route_reason_code": self.code,
+                "route_reason_params": json.dumps(self.params, ensure_ascii=False) if self.params else None}
 
 
 def _who(w: Worker) -> str:
@@ -61,14 +90,21 @@ def _absent_now(at: dt.datetime):
     return select(Absence.worker_id).where(Absence.start <= at, Absence.end > at)
 
 
-def responsible_on_duty(session: Session, cell_id: int, at: dt.datetime) -> tuple[Worker | None, str, str]:
-    """The one worker on duty for ``cell_id`` at ``at``, the level of the answer ("primary", or
-    "substitute" for an absence's substitute or a backup, "none") and why.
+def responsible_worker(session: Session, cell_id: int, at: dt.datetime) -> tuple[Worker | None, str]:
+    """The one worker on duty for ``cell_id`` at ``at``, and why (see ``responsible_worker_coded``)."""
+    worker, reason, _code, _params = responsible_worker_coded(session, cell_id, at)
+    return worker, reason
+
+
+def responsible_worker_coded(session: Session, cell_id: int, at: dt.datetime
+                             ) -> tuple[Worker | None, str, str, dict]:
+    """The one worker on duty for ``cell_id`` at ``at``, and why.
 
     Among the responsibilities valid on ``at``'s local date: the primary (the smallest worker code
     when there are several, a data error the reason mentions); when the primary is away, the
     absence's substitute if he is active and not away himself, else the first backup on duty (by
-    worker code). Inactive workers are skipped. ``(None, reason)`` when nobody is on duty.
+    worker code). Inactive workers are skipped. ``(None, reason, …)`` when nobody is on duty.
+    Returns (worker, English reason, reason code, its parameters).
     """
     require_aware(at, "at")
     day = local_date(at)
@@ -84,7 +120,7 @@ def responsible_on_duty(session: Session, cell_id: int, at: dt.datetime) -> tupl
         .order_by(Worker.code, Responsibility.role)
     ).all()
     if not rows:
-        return None, "none", f"{where}: no worker responsible on {day.isoformat()}"
+        return None, f"{where}: no worker responsible on {day.isoformat()}", "cell.nobody", {"cell": cell.code}
     inactive = sorted({w.code for _, w in rows if not w.active})
     primaries = [w for role, w in rows if role == "primary" and w.active]
     primary_ids = {w.id for w in primaries}
@@ -102,7 +138,8 @@ def responsible_on_duty(session: Session, cell_id: int, at: dt.datetime) -> tupl
             backups = others + backups
         away = _absences(session, [primary.id] + [b.id for b in backups], at)
         if primary.id not in away:
-            return primary, "primary", f"{where}: primary worker {_who(primary)}{note}"
+            return (primary, f"{where}: primary worker {_who(primary)}{note}", "cell.primary",
+                    {"cell": cell.code, "worker": _who(primary)})
         lead = f"{where}: primary {primary.code} on leave"
         tried: list[str] = []
         for absence in away[primary.id]:
@@ -115,24 +152,34 @@ def responsible_on_duty(session: Session, cell_id: int, at: dt.datetime) -> tupl
             if sub.id in away or _absences(session, [sub.id], at):
                 tried.append(f"substitute {sub.code} also away")
                 continue
-            return sub, "substitute", f"{lead}, substitute {_who(sub)}{note}"
+            return (sub, f"{lead}, substitute {_who(sub)}{note}", "cell.substitute",
+                    {"cell": cell.code, "primary": primary.code, "worker": _who(sub)})
         extra = f" ({'; '.join(tried)})" if tried else ""
         for b in backups:
             if b.id not in away:
-                return b, "substitute", f"{lead}{extra}, backup {_who(b)}{note}"
-        return None, "none", f"{lead}{extra}, no substitute or backup on duty{note}"
+                return (b, f"{lead}{extra}, backup {_who(b)}{note}", "cell.backup",
+                        {"cell": cell.code, "primary": primary.code, "worker": _who(b)})
+        return None, f"{lead}{extra}, no substitute or backup on duty{note}", "cell.nobody", {"cell": cell.code}
 
     away = _absences(session, [b.id for b in backups], at)
     for b in backups:
         if b.id not in away:
-            return b, "substitute", f"{where}: no active primary, backup {_who(b)}{note}"
-    return None, "none", f"{where}: no active primary and no backup on duty{note}"
+            return (b, f"{where}: no active primary, backup {_who(b)}{note}", "cell.backup_no_primary",
+                    {"cell": cell.code, "worker": _who(b)})
+    return None, f"{where}: no active primary and no backup on duty{note}", "cell.nobody", {"cell": cell.code}
 
 
-def responsible_worker(session: Session, cell_id: int, at: dt.datetime) -> tuple[Worker | None, str]:
-    """The one worker on duty for ``cell_id`` at ``at``, and why (see ``responsible_on_duty``)."""
-    worker, _level, reason = responsible_on_duty(session, cell_id, at)
-    return worker, reason
+
+#: the level of an answer of the responsible-worker rule, by its reason code
+LEVEL_OF_CODE = {"cell.primary": "primary", "cell.substitute": "substitute", "cell.backup": "substitute",
+                 "cell.backup_no_primary": "substitute", "cell.nobody": "none"}
+
+
+def responsible_on_duty(session: Session, cell_id: int, at: dt.datetime) -> tuple[Worker | None, str, str]:
+    """The one worker on duty for ``cell_id`` at ``at``, the level of the answer ("primary", or
+    "substitute" for an absence's substitute or a backup, "none") and why."""
+    worker, reason, code, _params = responsible_worker_coded(session, cell_id, at)
+    return worker, LEVEL_OF_CODE.get(code, "none"), reason
 
 
 def cell_fallback(session: Session, cell_id: int, at: dt.datetime, why: str) -> Route:
@@ -170,7 +217,7 @@ def _staff_label(w: Worker) -> str:
 
 
 def _fallback(session: Session, areas: dict[str, Area], levels: tuple[str, ...], at: dt.datetime,
-              prefix: str, why: str) -> Route:
+              prefix: str, why: str, extra: dict | None = None) -> Route:
     """The first level in ``levels`` with a staff member on duty; the top level's queue otherwise."""
     skipped: list[str] = []
     for level in levels:
@@ -181,13 +228,17 @@ def _fallback(session: Session, areas: dict[str, Area], levels: tuple[str, ...],
         if w is not None:
             gap = f"; {', '.join(skipped)}" if skipped else ""
             return Route(w.id, None, level, _clip(f"{prefix}: {level} {area.code} {_staff_label(w)} {_who(w)} "
-                                                  f"({why}{gap})"))
+                                                  f"({why}{gap})"),
+                         f"{prefix}.staff", {"level": level, "area": f"{area.code} {area.name}", "worker": _who(w),
+                                             **(extra or {})})
         skipped.append(f"no staff on duty in {level} {area.code}")
     top = next((areas[lv] for lv in reversed(levels) if lv in areas), None)
     if top is None:
-        return Route(None, None, "unroutable", _clip(f"{prefix}: no area above the cell ({why})"))
+        return Route(None, None, "unroutable", _clip(f"{prefix}: no area above the cell ({why})"),
+                     "escalated.no_area" if prefix == "escalated" else "unplaced", dict(extra or {}))
     return Route(None, None, top.level, _clip(f"{prefix}: {top.level} {top.code} queue, nobody on duty "
-                                              f"(属地兜底; {why}; {', '.join(skipped)})"))
+                                              f"(属地兜底; {why}; {', '.join(skipped)})"),
+                 f"{prefix}.queue", {"level": top.level, "area": f"{top.code} {top.name}", **(extra or {})})
 
 
 def _clip(reason: str) -> str:
@@ -202,18 +253,19 @@ def route(session: Session, *, cell_id: int | None, category: Category | None, a
         dep = session.get(Department, category.department_id)
         return Route(None, category.department_id, "department",
                      _clip(f"category {category.code} → department {dep.code if dep else category.department_id}"
-                           f" (权责清单)"))
+                           f" (权责清单)"), "department",
+                     {"category": category.name, "department": dep.name if dep else str(category.department_id)})
     if cell_id is None:
-        return Route(None, None, "unroutable", "no cell: waiting for manual placement")
+        return Route(None, None, "unroutable", "no cell: waiting for manual placement", "unplaced", {})
     areas = _ancestors(session, cell_id)
     cell = areas.get("cell")
     if cell is None:
         raise ValueError(f"area {cell_id} is a {session.get(Area, cell_id).level}, not a cell")
-    worker, reason = responsible_worker(session, cell_id, at)
+    worker, reason, code, params = responsible_worker_coded(session, cell_id, at)
     if worker is not None:
-        return Route(worker.id, None, "cell", _clip(reason))
+        return Route(worker.id, None, "cell", _clip(reason), code, params)
     return _fallback(session, areas, ("community", "street", "district"), at, "fallback",
-                     f"no worker on duty for cell {cell.code}: {reason.split(': ', 1)[-1]}")
+                     f"no worker on duty for cell {cell.code}: {reason.split(': ', 1)[-1]}", {"cell": cell.code})
 
 
 def escalation_target(session: Session, case: Case, level: int, *, at: dt.datetime | None = None) -> Route:
@@ -240,10 +292,11 @@ def escalation_target(session: Session, case: Case, level: int, *, at: dt.dateti
     levels = tuple(ESCALATION_LEVELS[i] for i in range(level, 4))
     if not any(lv in areas for lv in levels):
         return Route(None, None, "unroutable", f"escalation to level {level}: the case has no "
-                                               f"{ESCALATION_LEVELS[level]} or higher area")
+                                               f"{ESCALATION_LEVELS[level]} or higher area",
+                     "escalated.no_area", {"escalation": level})
     first = areas.get(ESCALATION_LEVELS[level])
     where = f"cell {areas['cell'].code}" if "cell" in areas else f"case {case.id}"
     why = f"overdue at {where}, escalation level {level}"
     if first is None:
         why += f"; no {ESCALATION_LEVELS[level]} known"
-    return _fallback(session, areas, levels, at, "escalated", why)
+    return _fallback(session, areas, levels, at, "escalated", why, {"escalation": level})

@@ -282,7 +282,8 @@ def place_by_address(session: Session, address: str) -> Placement:
     score = round(float(best[1]), 4) if best else None
     p = Placement(placement="queue", address=address, address_id=None, address_score=score)
     p.note = {"best_candidate": best[0].address if best else None,
-              "reason": f"address below confidence {threshold:g}: manual placement needed"}
+              "reason": f"address below confidence {threshold:g}: manual placement needed",
+              "reason_code": "unplaced.low_confidence", "reason_params": {"threshold": threshold}}
     return p
 
 
@@ -298,8 +299,10 @@ def base_route(session: Session, cell_id: int | None, category: Category, at: dt
     from gridmap.assign.router import Route, route
 
     if cell_id is None:
-        reason = (placement.note.get("reason") if placement else None) or "no cell: manual placement needed"
-        return Route(None, None, "unroutable", reason)
+        note = (placement.note or {}) if placement else {}
+        reason = note.get("reason") or "no cell: manual placement needed"
+        return Route(None, None, "unroutable", reason, note.get("reason_code") or "unplaced",
+                     note.get("reason_params") or {})
     return route(session, cell_id=cell_id, category=category, at=at)
 
 
@@ -311,10 +314,13 @@ def explain_route(r, placement: Placement):
         return r
     if placement.snapped and placement.distance_m is not None:
         return Route(r.worker_id, r.department_id, r.level,
-                     _clip(f"{r.reason}; snapped {placement.distance_m:.0f} m to cell {placement.cell_code}"))
+                     _clip(f"{r.reason}; snapped {placement.distance_m:.0f} m to cell {placement.cell_code}"),
+                     r.code, {**(r.params or {}), "snapped_m": round(placement.distance_m),
+                              "snapped_cell": placement.cell_code})
     if placement.placement == "address":
         return Route(r.worker_id, r.department_id, r.level,
-                     _clip(f"{r.reason}; by address (score {placement.address_score:.2f})"))
+                     _clip(f"{r.reason}; by address (score {placement.address_score:.2f})"),
+                     r.code, {**(r.params or {}), "address_score": round(placement.address_score, 2)})
     return r
 
 
@@ -338,11 +344,12 @@ def _auto_dispatch(session: Session, case: Case, now: dt.datetime, how: str = "o
     from gridmap.incidents.history import append_event
 
     if case.status == "reported":
-        case = lifecycle.apply_action(session, case.id, "file", SYSTEM, comment=f"auto-filed {how}", now=now)
+        case = lifecycle.apply_action(session, case.id, "file", SYSTEM, comment=f"auto-filed {how}", now=now,
+                                      comment_code="auto_filed" if how == "on intake" else None)
     try:
         with session.begin_nested():
             case = lifecycle.apply_action(session, case.id, "dispatch", SYSTEM, comment=f"auto-dispatched {how}",
-                                          now=now)
+                                          now=now, comment_code="auto_dispatched" if how == "on intake" else None)
     except lifecycle.CalendarRefused as e:
         session.refresh(case)
         append_event(session, case, "note", SYSTEM, from_status=case.status, to_status=case.status,
@@ -440,7 +447,7 @@ def create_case(session: Session, data: dict, actor: Actor, *, source: str, now:
                 street_id=placement.street_id, district_id=placement.district_id, snapped=placement.snapped,
                 distance_m=None if placement.distance_m is None else round(placement.distance_m, 2),
                 assignee_worker_id=r.worker_id, assignee_department_id=r.department_id,
-                assignee_level=r.level, route_reason=_clip(r.reason), reported_at=now, updated_at=now, version=1,
+                assignee_level=r.level, **r.columns(clip=_clip), reported_at=now, updated_at=now, version=1,
                 confirm_worker_id=confirm_worker_id, confirm_deadline_at=confirm_deadline)
             session.add(case)
             session.flush()
@@ -524,7 +531,7 @@ def place_case(session: Session, case_id: int, lon, lat, crs, actor: Actor, *, c
                     district_id=p.district_id, snapped=p.snapped,
                     distance_m=None if p.distance_m is None else round(p.distance_m, 2),
                     assignee_worker_id=r.worker_id, assignee_department_id=r.department_id,
-                    assignee_level=r.level, route_reason=_clip(r.reason), version=Case.version + 1,
+                    assignee_level=r.level, **r.columns(clip=_clip), version=Case.version + 1,
                     updated_at=now)
             .execution_options(synchronize_session=False))
         if res.rowcount != 1:
@@ -540,9 +547,9 @@ def place_case(session: Session, case_id: int, lon, lat, crs, actor: Actor, *, c
                 from gridmap.incidents import lifecycle
 
                 case = lifecycle.apply_action(session, case.id, "file", SYSTEM, comment="filed on placement",
-                                              now=now)
+                                              now=now, comment_code="filed_on_placement")
             from gridmap.incidents import lifecycle
 
             case = lifecycle.apply_action(session, case.id, "dispatch", SYSTEM, comment="dispatched on placement",
-                                          now=now)
+                                          now=now, comment_code="dispatched_on_placement")
     return case

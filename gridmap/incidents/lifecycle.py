@@ -40,9 +40,18 @@ judged at handling); ``confirm``/``refute``, ``file``, ``dispatch`` and the chec
 their history event (``gridmap.incidents.timeliness``). A deadline that needs a year without calendar
 data raises ``CalendarRefused`` (409, naming the year) unless GRIDMAP_CALENDAR_FALLBACK; an approved
 extension adds ``data.extension`` or GRIDMAP_EXTENSION_LIMIT ("VALUE UNIT"), else the category's limit.
+- 督办 ``supervise`` (any open status, status kept; by an "overseer": a community, street,
+  district or city user, or admin, with the case in scope; a note is required): ``supervised`` is
+  set and, with ``data.deadline`` (ISO date or date-time, local time when naive, after now and
+  within a year), the deadline moves there (``overdue``, once set, stays); a case may be supervised again (a new note,
+  another deadline), each time one history row;
+- ``evaluate`` 回访 (closed → evaluated, ``data.satisfaction`` 1–5; satisfied = 4 or 5): by a
+  supervisor or the reporter, never by whoever handled the case (the same handler check as the
+  verifier's).
 
 Who: "assignee" = the assigned worker (or a department user of the assigned department);
-"supervisor" = head, community, street, district, city, admin; "worker" = a grid worker or head
+"supervisor" = head, community, street, district, city, admin; "overseer" = community, street,
+district, city, admin (督办 comes from above the cell); "worker" = a grid worker or head
 (self_handle); "reporter" = the user who reported the case; "system" = ``SYSTEM`` (automatic
 steps: file and dispatch on intake, submit, escalate, reassign on re-routing). Everyone but the
 system and the reporter must also have the case in their scope (``gridmap.accounts.scope``);
@@ -60,6 +69,7 @@ deadline_at; a case without a deadline is on time), ``evaluated_at``.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -81,6 +91,9 @@ from gridmap.incidents.timeliness import Judgement, judge, judge_confirm, parse_
 
 SUPERVISOR_ROLES = frozenset({"head", "community", "street", "district", "city", "admin"})
 SELF_HANDLE_ROLES = frozenset({"worker", "head"})
+OVERSEER_ROLES = frozenset({"community", "street", "district", "city", "admin"})
+OPEN_STATUSES = "filed dispatched in_progress handled verifying parked"
+SATISFIED_MIN = 4  # satisfaction 4 (satisfied) or 5 (very satisfied) counts as satisfied (满意)
 #: ``unpark`` leads back to the status the case was parked from
 PREVIOUS = "<previous>"
 MAX_ESCALATION_LEVEL = 3  # 1 community, 2 street, 3 district
@@ -157,13 +170,15 @@ TRANSITIONS: dict[str, dict[str, Transition]] = {
     "submit":            _t("handled", "verifying", "supervisor system"),
     "verify_pass":       _t("handled verifying", "closed", "supervisor", not_handler=True),
     "verify_fail":       _t("handled verifying", "in_progress", "supervisor", comment=True, not_handler=True),
-    "evaluate":          _t("closed", "evaluated", "supervisor reporter"),
+    "evaluate":          _t("closed", "evaluated", "supervisor reporter", not_handler=True),
+    "supervise":         _t(OPEN_STATUSES, "=", "overseer", comment=True),
 }
 ACTIONS = tuple(TRANSITIONS)
 
 _WHO_TEXT = {"assignee": "the assignee", "supervisor": "a supervisor (" + ", ".join(sorted(SUPERVISOR_ROLES)) + ")",
              "worker": "a grid worker or head responsible for the cell", "reporter": "the reporter",
-             "system": "the system", "confirmer": "the worker asked to verify the report on site"}
+             "system": "the system", "confirmer": "the worker asked to verify the report on site",
+             "overseer": "a community, street, district or city user"}
 
 
 # ------------------------------------------------------------------------------ who and scope
@@ -172,6 +187,8 @@ def _is(token: str, case: Case, actor: Actor) -> bool:
         return actor.is_system
     if token == "supervisor":
         return actor.role in SUPERVISOR_ROLES
+    if token == "overseer":
+        return actor.role in OVERSEER_ROLES
     if token == "assignee":
         if actor.worker_id is not None and actor.worker_id == case.assignee_worker_id:
             return True
@@ -240,8 +257,11 @@ def _guard_problem(session: Session, case: Case, actor: Actor, action: str, tr: 
     if tr.not_handler:
         by = _handler_of(session, case, actor)
         if by:
-            return (f"{actor.name} may not check case {case.id}: the verifier must not be the handler "
-                    f"(handled by {by})")
+            what = "evaluate" if action == "evaluate" else "check"
+            who = "the evaluation (回访) comes from a supervisor or the reporter" if action == "evaluate" else \
+                "the verifier must not be the handler"
+            return f"{actor.name} may not {what} case {case.id}: {who}, not the handler (handled by {by})"
+
     return None
 
 
@@ -281,7 +301,8 @@ def _assignee_from_data(session: Session, data: dict, action: str) -> dict[str, 
     level = data.get("level") or ("department" if wid is None else None)
     reason = data.get("reason")
     return {"assignee_worker_id": wid, "assignee_department_id": did, "assignee_level": level,
-            "route_reason": str(reason)[:300] if reason else None}
+            "route_reason": str(reason)[:300] if reason else None, "route_reason_code": None,
+            "route_reason_params": None}
 
 
 def _deadline(session: Session, case: Case, start: dt.datetime, *, limit: tuple[float, str] | None = None
@@ -361,7 +382,8 @@ def _fx_dispatch(session, case, actor, comment, data, now):
             raise TransitionError(f"case {case.id} has no assignee (it is unroutable or was returned): "
                                   "give data.worker_id or data.department_id")
         new = {"assignee_worker_id": case.assignee_worker_id, "assignee_department_id": case.assignee_department_id,
-               "assignee_level": case.assignee_level, "route_reason": case.route_reason}
+               "assignee_level": case.assignee_level, "route_reason": case.route_reason,
+               "route_reason_code": case.route_reason_code, "route_reason_params": case.route_reason_params}
     deadline, details = _deadline(session, case, now)
     values = {**new, "dispatched_at": now, "deadline_at": deadline, "accepted_at": None, "overdue": False,
               "extension_pending": False}
@@ -378,7 +400,9 @@ def _fx_accept(session, case, actor, comment, data, now):
 
 def _fx_return(session, case, actor, comment, data, now):
     values = {"assignee_worker_id": None, "assignee_department_id": None, "assignee_level": None,
-              "route_reason": f"returned by {actor.name}: {comment}"[:300], "dispatched_at": None,
+              "route_reason": f"returned by {actor.name}: {comment}"[:300], "route_reason_code": "returned",
+              "route_reason_params": json.dumps({"by": actor.name, "reason": (comment or "")[:200]}, ensure_ascii=False),
+              "dispatched_at": None,
               "accepted_at": None, "deadline_at": None, "extension_pending": False,
               "return_count": (case.return_count or 0) + 1}
     return _Effect(values, {"returned_from_worker_id": case.assignee_worker_id,
@@ -519,13 +543,50 @@ def _fx_evaluate(session, case, actor, comment, data, now):
     return _Effect({"satisfaction": s, "evaluated_at": now}, {"satisfaction": s})
 
 
+def _parse_deadline(raw, now: dt.datetime, tz: str = "Asia/Shanghai") -> dt.datetime:
+    """``data.deadline`` as an aware UTC datetime: a date means 24:00 of that local day."""
+    from zoneinfo import ZoneInfo
+
+    if not isinstance(raw, str) or not raw.strip() or len(raw) > 40:
+        raise ActionInputError(f"data.deadline must be a date YYYY-MM-DD or a date-time, got {raw!r}")
+    text = raw.strip()
+    zone = ZoneInfo(tz)
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            d = dt.date.fromisoformat(text)
+            when = dt.datetime.combine(d + dt.timedelta(days=1), dt.time(), tzinfo=zone)
+        else:
+            when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=zone)
+    except ValueError:
+        raise ActionInputError(f"data.deadline must be a date YYYY-MM-DD or a date-time, got {raw!r}") from None
+    when = when.astimezone(dt.timezone.utc)
+    if when <= now:
+        raise ActionInputError(f"data.deadline ({text}) must be in the future")
+    if when > now + dt.timedelta(days=366):
+        raise ActionInputError(f"data.deadline ({text}) must be within a year")
+    return when
+
+
+def _fx_supervise(session, case, actor, comment, data, now):
+    values: dict[str, Any] = {"supervised": True}
+    details: dict[str, Any] = {"note": comment, "by_role": actor.role, "first": not case.supervised}
+    raw = data.pop("deadline", None)
+    if raw not in (None, ""):
+        new = _parse_deadline(raw, now)
+        values["deadline_at"] = new  # ``overdue`` stays: a case that ran late stays counted as late
+        details.update(old_deadline_at=case.deadline_at, deadline_at=new)
+    return _Effect(values, details)
+
+
 _EFFECTS = {
     "confirm": _fx_confirm, "refute": _fx_refute, "file": _fx_file, "reject": _fx_reject, "mark_duplicate": _fx_mark_duplicate, "dispatch": _fx_dispatch,
     "accept": _fx_accept, "return": _fx_return, "reassign": _fx_reassign, "escalate": _fx_escalate,
     "request_extension": _fx_request_extension, "approve_extension": _fx_approve_extension,
     "deny_extension": _fx_deny_extension, "park": _fx_park, "unpark": _fx_unpark, "feedback": _fx_feedback,
     "self_handle": _fx_self_handle, "submit": _fx_submit, "verify_pass": _fx_verify_pass,
-    "verify_fail": _fx_verify_fail, "evaluate": _fx_evaluate,
+    "verify_fail": _fx_verify_fail, "evaluate": _fx_evaluate, "supervise": _fx_supervise,
 }
 assert set(_EFFECTS) == set(TRANSITIONS), "every action needs an effect"
 
@@ -541,7 +602,8 @@ def _check_point(lon, lat) -> None:
 
 def apply_action(session: Session, case_id: int, action: str, actor: Actor, *, comment: str | None = None,
                  expected_version: int | None = None, lon: float | None = None, lat: float | None = None,
-                 data: dict | None = None, now: dt.datetime | None = None) -> Case:
+                 data: dict | None = None, now: dt.datetime | None = None, comment_code: str | None = None,
+                 comment_params: dict | None = None) -> Case:
     """Do ``action`` on case ``case_id`` as ``actor``, in the caller's transaction; returns the case.
 
     Raises ``ActionInputError`` (unknown action, missing comment, bad data), ``CaseNotFound``,
@@ -591,7 +653,8 @@ def apply_action(session: Session, case_id: int, action: str, actor: Actor, *, c
                             f"(you saw version {version}, {from_status}); reload it and try again")
     session.refresh(case)
     append_event(session, case, action, actor, from_status=from_status, to_status=to, comment=comment,
-                 lon=lon, lat=lat, data={**data, **eff.details} or None, at=now, on_time=eff.on_time)
+                 lon=lon, lat=lat, data={**data, **eff.details} or None, at=now, on_time=eff.on_time,
+                 comment_code=comment_code, comment_params=comment_params)
     return case
 
 

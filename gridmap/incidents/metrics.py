@@ -46,8 +46,14 @@ named timestamp falls inside it.
   (``reported_at``) in the period: valid = filed (``filed_at`` set; self-handled included) and not
   rejected; decided = filed or rejected (duplicates and refuted reports are rejected); reports still
   waiting for a decision are left out.
+- 满意率 ``satisfaction_rate`` = satisfied / evaluated: cases evaluated (回访, ``evaluated_at``) in
+  the period with satisfaction 4 or 5 (``lifecycle.SATISFIED_MIN``) / all cases evaluated in the
+  period (``satisfaction_count``). The evaluation comes from a supervisor or the reporter, never
+  from the handler (``incidents.lifecycle``).
+- 督办数 ``supervised``: cases supervised (at least one ``supervise`` event) in the period, each
+  counted once; ``supervised_open``: of them, those not closed now.
 
-Groups: ``none`` (one row), ``cell``, ``community``, ``street`` (the case's area), ``worker``: the
+Groups: ``none`` (one row), ``cell``, ``community``, ``street``, ``district`` (the case's area), ``worker``: the
 worker who handled the case, else its current assignee; return events count for the worker who
 returned the case; ``department``: the case's current assignee department (cases with the grid
 worker in the no-department row). Rates are None when their denominator is 0.
@@ -62,9 +68,10 @@ from sqlalchemy.orm import Session
 
 from gridmap.assign.models import Department, Worker
 from gridmap.boundaries.models import Area
+from gridmap.incidents.lifecycle import SATISFIED_MIN
 from gridmap.incidents.models import Case, CaseEvent
 
-GROUP_BY = ("none", "worker", "cell", "community", "street", "department")
+GROUP_BY = ("none", "worker", "cell", "community", "street", "district", "department")
 #: event actions whose ``on_time`` makes a timeliness rate
 TIMELY_EVENTS = {"timely_filing": ("file",), "timely_dispatch": ("dispatch",),
                  "timely_verify": ("verify_pass", "verify_fail"), "timely_confirm": ("confirm", "refute")}
@@ -98,6 +105,10 @@ def definitions(exclude_extended: bool = False) -> dict[str, str]:
                             "cases excluded)",
         "self_handled": "自行处置数 = self-handled cases filed in the period",
         "satisfaction_mean": "mean satisfaction 1–5 over cases evaluated in the period (satisfaction_count of them)",
+        "satisfaction_rate": "满意率 = satisfied (satisfaction 4 or 5) / evaluated (satisfaction_count: cases evaluated "
+                             "in the period, by a supervisor or the reporter, never the handler)",
+        "supervised": "督办数 = cases supervised (督办, a supervise event) in the period, each counted once; "
+                      "supervised_open = those of them not closed now",
         "group_worker": "by worker: the worker who handled the case, else its current assignee; returns count "
                         "for the worker who returned the case",
         "group_department": "by department: the case's current assignee department (no department: the grid "
@@ -143,7 +154,7 @@ def _seconds(dialect: str, later, earlier):
 def _case_key(group_by: str):
     return {"none": None, "worker": func.coalesce(Case.handled_by_worker_id, Case.assignee_worker_id),
             "cell": Case.cell_id, "community": Case.community_id, "street": Case.street_id,
-            "department": Case.assignee_department_id}[group_by]
+            "district": Case.district_id, "department": Case.assignee_department_id}[group_by]
 
 
 def compute_metrics(session: Session, *, group_by: str = "none", date_from: dt.date, date_to: dt.date,
@@ -199,6 +210,7 @@ def compute_metrics(session: Session, *, group_by: str = "none", date_from: dt.d
         n(and_(due_handle, handled, Case.handled_on_time.is_(True))).label("handled_on_time"),
         n(decided).label("reports_decided"),
         n(valid).label("reports_valid"),
+        n(and_(evaluated, Case.satisfaction >= SATISFIED_MIN)).label("satisfied"),
     ]
     any_in_period = or_(*(within(c) for c in (Case.filed_at, Case.deadline_at, Case.closed_at, Case.handled_at,
                                                Case.dispatched_at, Case.accepted_at, Case.evaluated_at,
@@ -222,9 +234,14 @@ def compute_metrics(session: Session, *, group_by: str = "none", date_from: dt.d
     eq = (select(*([ev_key.label("k")] if ev_key is not None else []),
                  n(CaseEvent.action == "return").label("returned"),
                  n(CaseEvent.action == "verify_pass").label("verify_passed"),
-                 n(CaseEvent.action.in_(("verify_pass", "verify_fail"))).label("verified"), *timely)
+                 n(CaseEvent.action.in_(("verify_pass", "verify_fail"))).label("verified"), *timely,
+                 func.count(func.distinct(case((CaseEvent.action == "supervise", CaseEvent.case_id))))
+                 .label("supervised"),
+                 func.count(func.distinct(case((and_(CaseEvent.action == "supervise",
+                                                     Case.status.notin_(("closed", "evaluated", "rejected"))),
+                                                CaseEvent.case_id)))).label("supervised_open"))
           .select_from(CaseEvent).join(Case, Case.id == CaseEvent.case_id)
-          .where(scope, within(CaseEvent.at), CaseEvent.action.in_(sorted(ev_actions))))
+          .where(scope, within(CaseEvent.at), CaseEvent.action.in_(sorted(ev_actions | {"supervise"}))))
     if ev_key is not None:
         eq = eq.group_by(ev_key)
     events = {r.get("k"): dict(r) for r in session.execute(eq).mappings()}
@@ -258,10 +275,11 @@ def _hours(seconds) -> float | None:
 def _row(group_by: str, k, labels: dict, r: dict, e: dict) -> dict:
     c = {name: int(r.get(name) or 0) for name in ("filed", "due", "closed", "closed_on_time", "on_time_due",
                                                   "extended", "handled", "reworked", "dispatched",
-                                                  "self_handled", "satisfaction_count", "due_handle",
+                                                  "self_handled", "satisfaction_count", "satisfied", "due_handle",
                                                   "handled_on_time", "reports_decided", "reports_valid")}
     tm = {name: (int(e.get(f"{name}_ok") or 0), int(e.get(f"{name}_judged") or 0)) for name in TIMELY_EVENTS}
-    returned, verified, passed = (int(e.get(x) or 0) for x in ("returned", "verified", "verify_passed"))
+    returned, verified, passed, supervised, supervised_open = (
+        int(e.get(x) or 0) for x in ("returned", "verified", "verify_passed", "supervised", "supervised_open"))
     received = returned + c["dispatched"]
     group = None
     if group_by != "none":
@@ -291,4 +309,7 @@ def _row(group_by: str, k, labels: dict, r: dict, e: dict) -> dict:
         **{f"{name}_rate": _ratio(ok, j) for name, (ok, j) in tm.items()},
         "reports_decided": c["reports_decided"], "reports_valid": c["reports_valid"],
         "valid_report_rate": _ratio(c["reports_valid"], c["reports_decided"]),
+        "satisfied": c["satisfied"],
+        "satisfaction_rate": _ratio(c["satisfied"], c["satisfaction_count"]),
+        "supervised": supervised, "supervised_open": supervised_open,
     }

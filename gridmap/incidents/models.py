@@ -100,7 +100,9 @@ class Case(Base):
     assignee_worker_id: Mapped[int | None] = mapped_column(ForeignKey("workers.id"))
     assignee_department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
     assignee_level: Mapped[str | None] = mapped_column(String(20))  # cell, community, street, district, department
-    route_reason: Mapped[str | None] = mapped_column(String(300))
+    route_reason: Mapped[str | None] = mapped_column(String(300))  # English text (old rows: only this)
+    route_reason_code: Mapped[str | None] = mapped_column(String(40))  # gridmap.assign.router.REASON_CODES
+    route_reason_params: Mapped[str | None] = mapped_column(Text)  # JSON parameters of the code
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)  # 0 cell, 1 community, 2 street, 3 district
     duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
     # life-cycle times
@@ -151,6 +153,8 @@ class CaseEvent(Base):
     actor_worker_id: Mapped[int | None] = mapped_column(ForeignKey("workers.id"))
     actor_name: Mapped[str | None] = mapped_column(String(120))  # "system", a user name, …
     comment: Mapped[str | None] = mapped_column(Text)
+    comment_code: Mapped[str | None] = mapped_column(String(40))  # a system comment's code (rendered per language)
+    comment_params: Mapped[str | None] = mapped_column(Text)  # its JSON parameters
     lon: Mapped[float | None] = mapped_column(Float)
     lat: Mapped[float | None] = mapped_column(Float)
     data: Mapped[str | None] = mapped_column(Text)  # JSON details (routing, deadline, escalation …)

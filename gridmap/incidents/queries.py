@@ -10,6 +10,7 @@ masked for everyone else (张*, 138****1234).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
@@ -280,7 +281,9 @@ def case_dict(case: Case, *, with_history: bool = False, show_personal: bool = F
         "routing": {
             "worker": _ref(lk.workers, case.assignee_worker_id),
             "department": _ref(lk.departments, case.assignee_department_id),
-            "level": case.assignee_level, "reason": case.route_reason, "escalation_level": case.escalation_level,
+            "level": case.assignee_level, "reason": case.route_reason, "reason_code": case.route_reason_code,
+            "reason_params": json.loads(case.route_reason_params) if case.route_reason_params else None,
+            "escalation_level": case.escalation_level,
         },
         "duplicate_of_id": case.duplicate_of_id,
         "times": {k: _iso(getattr(case, f"{k}_at")) for k in

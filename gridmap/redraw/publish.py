@@ -250,7 +250,7 @@ def _reroute(session, state, moves, actor, d, now, rep, route, Case, CaseEvent, 
         if kind == "reroute":
             rt = routes[(cell_id, dep)]
             values.update(assignee_worker_id=rt.worker_id, assignee_department_id=rt.department_id,
-                          assignee_level=rt.level, route_reason=rt.reason)
+                          assignee_level=rt.level, **rt.columns())
         for chunk in chunks([m["case_id"] for m in ms]):
             done = session.execute(update(Case).where(Case.id.in_(chunk), open_).values(**values)
                                    .returning(Case.id).execution_options(synchronize_session=False)).scalars().all()

@@ -6,7 +6,9 @@ without them the last 30 days (trend: 365). A period without cases answers 200 w
 result and a ``message``.
 
   GET /api/v1/hotspots?level=cell|community|street&category=&from=&to=&area=&permutations=&simplify_m=
-        GeoJSON FeatureCollection: per area count, gi_z, p_value, class (hot_99 … cold_90, not_significant)
+        &correction=fdr|none&measure=count|rate
+        GeoJSON FeatureCollection: per area count, gi_z, p_value (two-sided permutation), q_value
+        (Benjamini–Hochberg, on by default), direction, class (hot_99 … cold_90, not_significant)
   GET /api/v1/rates?level=cell|community|street|district&category=&from=&to=&area=
   GET /api/v1/repeats?category=&from=&to=&area=&radius_m=50&min_count=3&window_days=
   GET /api/v1/trend?period=day|week|month&by=none|category|cell|community|street&category=&from=&to=&area=
@@ -82,10 +84,12 @@ def _common() -> dict:
 def hotspots():
     from gridmap.analysis.hotspots import PERMUTATIONS, hotspots as run
 
-    _check(_PERIOD + ("level", "permutations", "simplify_m"))
+    _check(_PERIOD + ("level", "permutations", "simplify_m", "correction", "measure"))
     out = _run(run, level=request.args.get("level") or "cell", **_common(),
                permutations=_num("permutations", PERMUTATIONS, 0, 9999, integer=True),
-               simplify_m=_num("simplify_m", 0.0, 0, 1000))
+               simplify_m=_num("simplify_m", 0.0, 0, 1000),
+               correction=(request.args.get("correction") or "fdr").strip(),
+               measure=(request.args.get("measure") or "count").strip())
     return jsonify(out)
 
 

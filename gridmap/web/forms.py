@@ -44,6 +44,7 @@ class ActionForm(FlaskForm):
     satisfaction = IntegerField(validators=[Optional(), NumberRange(min=1, max=5)])
     duplicate_of_id = IntegerField(validators=[Optional(), NumberRange(min=1)])
     worker_id = IntegerField(validators=[Optional(), NumberRange(min=1)])
+    deadline = StringField(validators=[Optional(), Length(max=40)])  # 督办: an optional new deadline
     photo = FileField()
 
 

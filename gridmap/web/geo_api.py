@@ -12,7 +12,7 @@ with the number of cases: past the cap, cases come back as one feature per cell.
         per_1000_households; geometry simplified to about half a pixel at zoom z.
         Optional category/from/to/overdue restrict the counted (open) cases; limit ≤ 5000.
   GET /api/v1/geo/cases?bbox=&status=open|all|s1,s2&category=&from=&to=&overdue=1&limit=
-        points (id, number, category, status, urgent, overdue, title); more than ``limit``
+        points (id, number, category, status, urgent, overdue, supervised, title); more than ``limit``
         (default 2000) in the bbox → ``aggregated: true``, one point per cell with counts.
   GET /api/v1/geo/heat?bbox=&… (same filters)  → [[lat, lon, weight], …] on a grid (≤ limit cells)
   GET /api/v1/geo/extent                     → {"bbox": [minlon, minlat, maxlon, maxlat] | null}, the
@@ -283,7 +283,7 @@ def cases_geojson(session, actor, bbox, *, filters: dict, limit: int = DEFAULT_C
     where = _case_where(session, actor, filters)
     where += [Case.geom.isnot(None), _bbox_clause(session, Case.geom, Case.id, "cases", bbox)]
     overdue = _overdue_expr(now)
-    q = (select(Case.id, Case.number, Case.title, Case.description, Case.status, Case.urgent,
+    q = (select(Case.id, Case.number, Case.title, Case.description, Case.status, Case.urgent, Case.supervised,
                 overdue.label("is_overdue"), Case.lon, Case.lat, Category.name.label("category"))
          .join(Category, Category.id == Case.category_id)
          .where(*where).order_by(Case.reported_at.desc(), Case.id.desc()).limit(limit + 1))
@@ -293,7 +293,8 @@ def cases_geojson(session, actor, bbox, *, filters: dict, limit: int = DEFAULT_C
         for r in rows:
             title = r.title or (r.description or "")[:80]
             props = {"id": r.id, "number": r.number, "category": r.category, "status": r.status,
-                     "urgent": bool(r.urgent), "overdue": bool(r.is_overdue), "title": title}
+                     "urgent": bool(r.urgent), "overdue": bool(r.is_overdue), "supervised": bool(r.supervised),
+                     "title": title}
             feats.append(_feature(r.id, props, _point(r.lon, r.lat)))
         return _feature_collection(feats, aggregated=False, count=len(feats), limit=limit)
     return _aggregate_cases(session, where, overdue, limit)

@@ -35,7 +35,7 @@ ACTION_ZH = {
     "approve_extension": "批准延期", "deny_extension": "驳回延期", "park": "挂账", "unpark": "解除挂账",
     "feedback": "处置反馈", "self_handle": "自行处置", "submit": "提交核查", "verify_pass": "核查通过（结案）",
     "verify_fail": "核查不通过（返工）", "evaluate": "评价",
-    "confirm": "现场核实属实", "refute": "核实不属实", "note": "备注",
+    "confirm": "现场核实属实", "refute": "核实不属实", "note": "备注", "supervise": "发起督办",
 }
 ROLE_ZH = {
     "worker": "网格员", "head": "网格长", "community": "社区/村", "street": "街道/乡镇", "district": "区县",

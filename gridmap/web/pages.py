@@ -160,6 +160,9 @@ def init_web(app) -> None:
                                message=_("表单已过期或无效，请刷新页面后重试。"), code=400), 400
 
     init_i18n(app)
+    from gridmap.web.reasons import init_reasons
+
+    init_reasons(app)  # routing reasons and system comments per language
     app.extensions["gridmap.web"] = {"csrf": csrf}
 
 

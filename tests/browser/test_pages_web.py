@@ -203,15 +203,21 @@ def test_centre_filters_and_card(gm_page, ids):
     login(gm_page, "city")
     wait_layer(gm_page, "areas")
     wait_layer(gm_page, "heat")
-    assert gm_page.page.locator("#indicators tbody tr").count() == 6      # 2 streets + 4 communities
-    loads = int(gm_page.page.get_attribute("[data-gm-areas]", "data-gm-areas"))
-    gm_page.check("#centre-filters input[name=overdue]")
-    wait_layer(gm_page, "areas", loads + 1)
+    # one district, opened at once on its two streets (communities load per street)
+    assert gm_page.page.locator("#indicators tbody tr").count() == 3
+    # a filter change reloads the page: map, table and panels follow the same filter
+    with gm_page.page.expect_navigation():
+        gm_page.check("#centre-filters input[name=overdue]")
     assert "overdue=1" in gm_page.page.url
-    gm_page.uncheck("#centre-filters input[name=overdue]")
-    wait_layer(gm_page, "areas", loads + 2)
+    assert gm_page.page.is_checked("#centre-filters input[name=overdue]")
+    wait_layer(gm_page, "areas")
+    with gm_page.page.expect_navigation():
+        gm_page.uncheck("#centre-filters input[name=overdue]")
+    assert "overdue=1" not in gm_page.page.url
+    wait_layer(gm_page, "areas")
+    loads = int(gm_page.page.get_attribute("[data-gm-areas]", "data-gm-areas"))
     gm_page.page.evaluate("window[document.body.dataset.map].setView([30.035, 122.006], 15)")
-    wait_layer(gm_page, "areas", loads + 3)
+    wait_layer(gm_page, "areas", loads + 1)
     x, y = screen_point(gm_page, 30.035, 122.006)                          # CELL
     gm_page.page.mouse.click(x, y)
     gm_page.wait_for_selector("#area-card:not([hidden])")

@@ -2,8 +2,9 @@
  * app.js: the page behaviour of the gridmap web app (no build step, no inline handlers).
  *
  *   report page   tap the map (or "use my location") to place the case: fills lon/lat (WGS84)
- *   centre page   filters reload the map layers in place; the shade switches cells/communities by
- *                 zoom; clicking an area fetches its card (/centre/card/<code>)
+ *   centre page   a filter change reloads the page (everything follows one filter); the shade
+ *                 switches cells/communities by zoom; clicking an area fetches its card
+ *                 (/centre/card/<code>); the tree and hot spots are static/js/centre.js
  *   editor page   "preview" POSTs the drawing (GeoJSON) with the X-CSRFToken header and shows the
  *                 problems and the cells it touches on the map
  *
@@ -101,36 +102,14 @@
     var map = pageMap();
     if (!form || !map) { return; }
 
-    function filterValues() {
-      var f = {};
-      ['category', 'status', 'from', 'to'].forEach(function (k) {
-        var el = form.elements[k];
-        if (el && el.value) { f[k] = el.value; }
-      });
-      if (form.elements.overdue && form.elements.overdue.checked) { f.overdue = '1'; }
-      return f;
-    }
-
-    function applyFilters() {
-      var f = filterValues();
-      var areaFilter = Object.assign({}, f);
-      delete areaFilter.status;
-      var areas = layer('areas'), heat = layer('heat'), cases = layer('cases');
-      if (areas) { areas.setFilter(areaFilter); }
-      if (heat) { heat.setFilter(f); }
-      if (cases) { cases.setFilter(f); }
-      if (global.history && global.history.replaceState) {
-        var params = new global.URLSearchParams(f);
-        if (form.elements.shade) { params.set('shade', form.elements.shade.value); }
-        global.history.replaceState(null, '', global.location.pathname + '?' + params.toString());
-      }
-    }
-
+    // every filter change reloads the page: the table, hot spots, scorecards, trend and downloads
+    // follow the same filter as the map (nothing on the page is left stale); picking dates by hand
+    // makes the period "custom"
     Array.prototype.forEach.call(form.elements, function (el) {
       if (!el.name) { return; }
       el.addEventListener('change', function () {
-        if (el.getAttribute('data-reload')) { form.submit(); return; }
-        applyFilters();
+        if ((el.name === 'from' || el.name === 'to') && form.elements.period) { form.elements.period.value = 'custom'; }
+        form.submit();
       });
     });
 

@@ -318,10 +318,11 @@
     if (p.category) { meta.appendChild(el('span', 'gm-popup-category', p.category)); }
     meta.appendChild(el('span', 'gm-popup-status', STATUS_ZH[p.status] || p.status));
     box.appendChild(meta);
-    if (p.urgent || p.overdue) {
+    if (p.urgent || p.overdue || p.supervised) {
       var flags = el('div', 'gm-popup-flags');
       if (p.overdue) { flags.appendChild(el('span', 'gm-flag gm-flag-overdue', '超时')); }
       if (p.urgent) { flags.appendChild(el('span', 'gm-flag gm-flag-urgent', '紧急')); }
+      if (p.supervised) { flags.appendChild(el('span', 'gm-flag gm-flag-supervised', '督办')); }
       box.appendChild(flags);
     }
     if (opts.caseUrl) {
@@ -378,7 +379,7 @@
       var markers = feats.map(function (f) {
         var p = f.properties || {}, c = f.geometry.coordinates, cls = caseClass(p);
         var m = L.marker([c[1], c[0]], {
-          icon: L.divIcon({className: 'gm-case gm-case-' + cls, iconSize: L.point(14, 14), html: ''}),
+          icon: L.divIcon({className: 'gm-case gm-case-' + cls + (p.supervised ? ' gm-case-supervised' : ''), iconSize: L.point(14, 14), html: ''}),
           title: p.title || p.number || '',
           gmOverdue: !!p.overdue
         });

@@ -109,7 +109,7 @@ def _case_context(session, act, case: Case) -> dict:
         tr = lifecycle.TRANSITIONS[name][case.status]
         actions.append({"name": name, "comment_required": tr.comment, "photo": name in PHOTO_ACTIONS,
                         "worker": name in WORKER_ACTIONS, "satisfaction": name == "evaluate",
-                        "duplicate": name == "mark_duplicate"})
+                        "duplicate": name == "mark_duplicate", "deadline": name == "supervise"})
     candidates = _candidate_workers(session, case) if any(a["worker"] for a in actions) else []
     from gridmap.incidents.categories import filing_criteria, std_label
 
@@ -185,6 +185,8 @@ def case_action(case_id: int):
         data["duplicate_of_id"] = form.duplicate_of_id.data
     if form.worker_id.data is not None:
         data["worker_id"] = form.worker_id.data
+    if name == "supervise" and (form.deadline.data or "").strip():
+        data["deadline"] = form.deadline.data.strip()
     try:
         photo = read_photo(form.photo.data) if name in PHOTO_ACTIONS else None
         if name == "confirm" and photo is not None:  # the on-site photo goes first: the action names it

@@ -1,147 +1,206 @@
 """The governance centre (综治中心): ``/centre``, the whole territory on one map (一张图) beside one
-table of indicators per street and community (一表).
+table of indicators (一表), the hot spots, scorecards and 红黑榜, the trend, repeated places and the
+downloads, all following ONE filter (category, status, overdue, period; quick periods with 近30天 by
+default). A filter change reloads the page (``static/js/app.js``), so nothing on it is stale.
 
-The map's layers (cells or communities shaded by open cases or cases per 1,000 households, a heat
-map, case points, hazards when installed) load per visible area from ``/api/v1/geo``; the filter
-form reloads them in place (``static/js/app.js``) and, on submit, the table too. Clicking an area
-opens its card from ``/centre/card/<code>`` (JSON, put into the page with textContent).
-The table comes from ``incidents.metrics.compute_metrics`` (结案率, 按期结案率 …, each with its
-denominator) and the open / overdue counts of now, all within the user's scope.
+- The table (``analysis.indicators``): districts, then streets, then communities as a collapsible
+  tree; a parent row is the subtotal of its children; children load per level from
+  ``/centre/rows?parent=CODE&…`` (JSON, put into the page with textContent) and the columns sort
+  within each level (``static/js/centre.js``).
+- The map: cells or communities shaded by open cases or cases per 1,000 households, heat, case
+  points (supervised ones ringed) from ``/api/v1/geo``; the hot-spot layer (Gi* classes with a
+  legend) from ``/api/v1/hotspots`` (``static/js/centre.js``). Hazards are drawn by their own layer.
+- Clicking an area opens its card from ``/centre/card/<code>`` (JSON).
+
+A filter value that does not exist is named in a message on the page and left out (never an
+empty table); a period without cases says so.
 """
 from __future__ import annotations
 
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from flask import current_app, flash, jsonify, render_template, request
-from sqlalchemy import and_
+from flask import abort, current_app, flash, jsonify, render_template, request
+from sqlalchemy import select
 
-from gridmap.accounts.scope import case_filter
-from gridmap.incidents.models import STATUSES, Case
-from gridmap.web.i18n import gettext as _
-from gridmap.web.views.areas import children, open_counts, streets_in_scope, workers_of_cells
-from gridmap.web.views.base import (CENTRE_ROLES, GEO_API, STREET_ROLES, actor, area_or_abort, base_map, bp,
-                                    cell_tooltip, get_db, hazards_layer_url, map_parts_for_page,
-                                    roles_page_required)
+from gridmap.boundaries.models import Area
+from gridmap.incidents.models import STATUSES
+from gridmap.web.i18n import gettext as _, js_messages
+from gridmap.web.views.areas import children, open_counts, workers_of_cells
+from gridmap.web.views.base import (AREA_CODE_RE, CENTRE_ROLES, GEO_API, STREET_ROLES, actor, area_or_abort,
+                                    base_map, bp, cell_tooltip, get_db, hazards_layer_url, map_parts_for_page,
+                                    may_see_area, roles_page_required)
 
 SHADES = {"per_1000_households": (1, 2, 5, 10), "open_cases": (1, 3, 5, 10)}
+TREND_UNITS = ("day", "week", "month")
+#: messages of static/js/centre.js
+JS_MESSAGES = ("展开或收起", "加载中…", "加载失败：{reason}", "热点 99%", "热点 95%", "热点 90%", "冷点 99%", "冷点 95%",
+               "冷点 90%", "不显著", "未检验（无户数）", "热点分析", "{n} 个区域，{total} 件事件", "没有显著的热点或冷点。",
+               "该时段没有事件，无法做热点分析。", "事件数", "q 值", "错误发现率校正", "未校正", "区域太少，无法做热点分析。")
+PERIOD_LABELS = {"last30": "近30天", "month": "本月", "last_month": "上月", "quarter": "本季度", "year": "本年",
+                 "custom": "自定义"}
 
 
-def _filters(session) -> dict:
-    """The filter form's values, checked (a bad one is dropped with a message)."""
-    from gridmap.incidents.queries import QueryError, category_ids_with_children
+def _tz() -> str:
+    return current_app.config.get("GRIDMAP_TIMEZONE") or "Asia/Shanghai"
 
-    args = request.args
-    out = {"status": "open", "shade": "per_1000_households"}
-    status = (args.get("status") or "open").strip()
-    if status in ("open", "all") or status in STATUSES:
-        out["status"] = status
-    shade = (args.get("shade") or "").strip()
-    if shade in SHADES:
-        out["shade"] = shade
-    if args.get("overdue") == "1":
+
+def _today() -> dt.date:
+    return dt.datetime.now(ZoneInfo(_tz())).date()
+
+
+def centre_filter(session):
+    from gridmap.analysis.indicators import parse_filter
+
+    return parse_filter(session, request.args, _today())
+
+
+def _problem_text(field: str, code: str, value: str) -> str:
+    texts = {
+        "unknown_category": _("没有类别“{value}”，已忽略这一条件。", value=value),
+        "unknown_status": _("没有状态“{value}”，已忽略这一条件。", value=value),
+        "unknown_period": _("没有时段“{value}”，已改用近30天。", value=value),
+        "bad_date": _("日期“{value}”无效（应为 YYYY-MM-DD），已忽略。", value=value),
+        "reversed": _("起始日期晚于截止日期，已对调。"),
+        "too_long": _("时间范围过长，已截为十年。"),
+        "bad_flag": _("“仅看超时”的值“{value}”无效，已忽略。", value=value),
+    }
+    return texts.get(code, _("筛选条件无效：{reason}", reason=f"{field}={value}"))
+
+
+def layer_filter(f) -> dict:
+    """The filter in the geo API's query form (its status takes one status, or open/all)."""
+    out = {"status": f.status, "from": f.date_from.isoformat(), "to": f.date_to.isoformat()}
+    if f.category:
+        out["category"] = f.category
+    if f.overdue:
         out["overdue"] = "1"
-    cat = (args.get("category") or "").strip()[:60]
-    if cat:
-        try:
-            out["category_ids"] = category_ids_with_children(session, cat)
-            out["category"] = cat
-        except QueryError as e:
-            flash(_("筛选条件无效：{reason}", reason=e.message), "error")
-    for key in ("from", "to"):
-        raw = (args.get(key) or "").strip()
-        if raw:
-            try:
-                out[key] = dt.date.fromisoformat(raw)
-            except ValueError:
-                flash(_("时间范围无效：{reason}", reason=raw[:20]), "error")
     return out
 
 
-def _period(f: dict) -> tuple[dt.date, dt.date]:
-    tz = ZoneInfo(current_app.config.get("GRIDMAP_TIMEZONE") or "Asia/Shanghai")
-    today = dt.datetime.now(tz).date()
-    date_to = f.get("to") or today
-    date_from = f.get("from") or date_to.replace(day=1)
-    if date_from > date_to:
-        date_from, date_to = date_to, date_from
-    return date_from, date_to
+def export_query(f) -> dict:
+    """The filter in the export API's form (``incidents.queries`` filters)."""
+    from gridmap.analysis.indicators import OPEN_STATUSES
 
-
-def layer_filter(f: dict) -> dict:
-    """The filter in the geo API's query form."""
-    out = {"status": f["status"]}
-    for key in ("category", "overdue"):
-        if f.get(key):
-            out[key] = f[key]
-    for key in ("from", "to"):
-        if f.get(key):
-            out[key] = f[key].isoformat()
+    out = {"from": f.date_from.isoformat(), "to": f.date_to.isoformat()}
+    if f.category:
+        out["category"] = f.category
+    if f.status == "open":
+        out["status"] = ",".join(OPEN_STATUSES)
+    elif f.status != "all":
+        out["status"] = f.status
+    if f.overdue:
+        out["overdue"] = "1"
     return out
 
 
-def _indicator_rows(session, act, f: dict, date_from, date_to) -> tuple[list[dict], dict | None]:
-    from gridmap.incidents.metrics import MetricsError, compute_metrics
+def _trend_unit(f) -> str:
+    raw = (request.args.get("trend") or "").strip()
+    if raw in TREND_UNITS:
+        return raw
+    days = (f.date_to - f.date_from).days + 1
+    return "day" if days <= 45 else ("week" if days <= 190 else "month")
 
-    scope = case_filter(session, act)
-    if f.get("category_ids"):
-        scope = and_(scope, Case.category_id.in_(f["category_ids"]))
-    tz = current_app.config.get("GRIDMAP_TIMEZONE") or "Asia/Shanghai"
+
+def _panels(session, act, f) -> dict:
+    """Scorecards and 红黑榜, the trend chart and the repeated places of the filter's period."""
+    from gridmap.analysis.common import AnalysisError, period
+    from gridmap.analysis.rates import trend
+    from gridmap.analysis.repeats import repeats
+    from gridmap.analysis.scorecards import scorecards
+    from gridmap.web.charts import legend_items, stacked_bars
+
+    per = period(f.date_from, f.date_to, tz=_tz())
+    out: dict = {}
     try:
-        by_street = {r["group"]["id"]: r for r in compute_metrics(session, group_by="street", date_from=date_from,
-                                                                   date_to=date_to, scope_filter=scope, tz=tz)}
-        by_comm = {r["group"]["id"]: r for r in compute_metrics(session, group_by="community", date_from=date_from,
-                                                                 date_to=date_to, scope_filter=scope, tz=tz)}
-        total = compute_metrics(session, group_by="none", date_from=date_from, date_to=date_to, scope_filter=scope,
-                                tz=tz)[0]
-    except MetricsError as e:
-        flash(_("时间范围无效：{reason}", reason=str(e)), "error")
-        return [], None
-    streets = streets_in_scope(session, act)
-    comms = children(session, [s.id for s in streets], "community")
-    s_counts = open_counts(session, act, "street", [s.id for s in streets])
-    c_counts = open_counts(session, act, "community", [c.id for c in comms])
-    by_parent: dict[int, list] = {}
-    for c in comms:
-        by_parent.setdefault(c.parent_id, []).append(c)
-    rows = []
-    for s in streets:
-        rows.append({"area": s, "level": "street", "m": by_street.get(s.id), "counts": s_counts.get(s.id, (0, 0))})
-        for c in by_parent.get(s.id, []):
-            rows.append({"area": c, "level": "community", "m": by_comm.get(c.id),
-                         "counts": c_counts.get(c.id, (0, 0))})
-    totals = {"m": total, "counts": (sum(v[0] for v in s_counts.values()), sum(v[1] for v in s_counts.values()))}
-    return rows, totals
+        out["scores"] = scorecards(session, act, level="street", per=per)
+    except AnalysisError as e:
+        out["scores"] = {"rows": [], "red_list": [], "black_list": [], "message": e.message}
+    unit = _trend_unit(f)
+    try:
+        tr = trend(session, act, unit=unit, by="category", category=f.category, per=per)
+    except AnalysisError as e:
+        tr = {"periods": [], "series": [], "total": 0, "message": e.message}
+    out["trend"] = tr
+    out["trend_unit"] = unit
+    out["trend_svg"] = stacked_bars(tr["periods"], tr["series"], label=_("事件数趋势")) if tr["total"] else None
+    out["trend_legend"] = legend_items(tr["series"]) if tr["total"] else []
+    try:
+        out["repeats"] = repeats(session, act, category=f.category, per=per, limit=10)
+    except AnalysisError as e:
+        out["repeats"] = {"places": [], "count": 0, "message": e.message}
+    return out
 
 
 @bp.get("/centre")
 @roles_page_required(*CENTRE_ROLES)
 def centre():
+    from gridmap.analysis.indicators import CHILD_LEVEL, indicator_rows, indicator_total, top_areas
     from gridmap.web.geo_api import scope_extent
     from gridmap.web.maps import add_cases_layer, add_choropleth_layer, add_heat_layer
+    from gridmap.web.views.cases import category_groups
 
     session = get_db()
     act = actor()
-    f = _filters(session)
-    date_from, date_to = _period(f)
+    f = centre_filter(session)
+    for problem in f.problems:
+        flash(_problem_text(*problem), "error")
+    shade = (request.args.get("shade") or "").strip()
+    shade = shade if shade in SHADES else "per_1000_households"
+    hot_level = (request.args.get("hot") or "community").strip()
+    hot_level = hot_level if hot_level in ("cell", "community") else "community"
     lf = layer_filter(f)
     area_filter = {k: v for k, v in lf.items() if k != "status"}
     m = base_map(scope_extent(session, act))
-    shade = f["shade"]
     legend = _("每千户未结事件") if shade == "per_1000_households" else _("未结事件数")
     add_choropleth_layer(m, f"{GEO_API}/cells", property=shade, breaks=SHADES[shade], legend=legend, level="cell",
                          name="areas", filter=area_filter, tooltip=cell_tooltip())
     add_heat_layer(m, f"{GEO_API}/heat", name="heat", filter=lf)
     add_cases_layer(m, f"{GEO_API}/cases", name="cases", filter=lf, case_url="/cases/{id}")
-    hazards = hazards_layer_url()  # drawn by static/js/app.js (data-hazards-url)
-    rows, totals = _indicator_rows(session, act, f, date_from, date_to)
-    from gridmap.web.views.cases import category_groups as groups
-    from gridmap.web.views.registry import registry_columns
+    tz = _tz()
+    rows = []
+    for r in indicator_rows(session, act, f, tz=tz):
+        r["depth"], r["parent"] = 0, None
+        rows.append(r)
+    if len(rows) == 1 and rows[0]["has_children"]:  # one district: open it at once
+        top = top_areas(session, act)[0]
+        rows[0]["expanded"] = True
+        for r in indicator_rows(session, act, f, parent=top, tz=tz):
+            r["depth"], r["parent"] = 1, top.code
+            rows.append(r)
+    total = indicator_total(session, act, f, tz=tz)
+    hotspot_query = {"level": hot_level, "from": f.date_from.isoformat(), "to": f.date_to.isoformat(),
+                     "simplify_m": "5", **({"category": f.category} if f.category else {})}
+    return render_template(
+        "centre.html", map=map_parts_for_page(m), map_name=m.get_name(), f=f, lf=lf, shade=shade, shades=SHADES,
+        rows=rows, total=total, child_level=CHILD_LEVEL, groups=category_groups(session), statuses=STATUSES,
+        periods=PERIOD_LABELS, hazards_url=hazards_layer_url(), hot_level=hot_level, hotspot_query=hotspot_query,
+        export_query=export_query(f), ledger_areas=top_areas(session, act),
+        centre_messages=js_messages(*JS_MESSAGES), **_panels(session, act, f))
 
-    return render_template("centre.html", map=map_parts_for_page(m), map_name=m.get_name(), f=f, lf=lf,
-                           date_from=date_from, date_to=date_to, rows=rows, totals=totals,
-                           groups=groups(session), statuses=STATUSES, shades=SHADES, hazards_url=hazards,
-                           registry=registry_columns(session, act))
+
+@bp.get("/centre/rows")
+@roles_page_required(*CENTRE_ROLES)
+def centre_rows():
+    """JSON: the indicator rows of the children of ``parent`` (an area code) under the page's filter.
+
+    An unknown parent, or one outside the reader's scope, answers 404 alike."""
+    from gridmap.analysis.indicators import indicator_rows
+
+    session = get_db()
+    act = actor()
+    code = (request.args.get("parent") or "").strip()
+    if not code or not AREA_CODE_RE.match(code):
+        abort(404)
+    parent = session.scalar(select(Area).where(Area.code == code, Area.retired_at.is_(None)))
+    if parent is None or not may_see_area(session, act, parent):
+        abort(404)
+    f = centre_filter(session)
+    rows = indicator_rows(session, act, f, parent=parent, tz=_tz())
+    resp = jsonify({"parent": parent.code, "rows": rows, "filter": f.query(),
+                    "problems": [_problem_text(*p) for p in f.problems]})
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
 
 
 @bp.get("/centre/card/<code>")
