@@ -5,13 +5,13 @@ cases.route_reason_code / route_reason_params (JSON) beside the English route_re
 beside the comment.
 
 Revision ID: 0009
-Revises: 0004
+Revises: 0008
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = "0009"
-down_revision = "0004"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

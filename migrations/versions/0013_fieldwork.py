@@ -1,7 +1,7 @@
 """Field work: idempotency keys of replayed requests, and when each user last saw the notifications.
 
 Revision ID: 0013
-Revises: 0008
+Revises: 0009
 """
 from alembic import op
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from gridmap.db import UTCDateTime
 
 revision = "0013"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
