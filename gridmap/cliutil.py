@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 import click
 from flask import current_app
 
+from gridmap.timebounds import parse_instant
+
 
 def sessionmaker():
     """The session factory of the app the command runs in."""
@@ -41,7 +43,7 @@ def parse_date(value: str | None) -> dt.datetime | None:
     if not value:
         return None
     try:
-        d = dt.datetime.fromisoformat(value)
+        d = parse_instant(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD) or ISO time") from None
     if d.tzinfo is None:

@@ -51,6 +51,10 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(dt.timezone.utc)
 
 
+#: the largest id gridmap takes from outside (a path, JSON, a CSV): a signed 64-bit integer (bigint)
+MAX_ID = 2**63 - 1
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 

@@ -37,6 +37,7 @@ from gridmap.db import utcnow
 from gridmap.hazards.models import (HAZARD_STATUSES, SEVERITIES, SEVERITY_ZH, STATUS_ZH, Hazard, HazardCase,
                                     HazardEvent, HazardType)
 from gridmap.incidents.models import Case
+from gridmap.timebounds import OutOfRange, check_day, parse_day, parse_instant
 
 TIMEZONE = ZoneInfo("Asia/Shanghai")
 DEFAULT_TYPES_FILE = Path(__file__).resolve().parents[2] / "data" / "hazard_types.json"
@@ -227,15 +228,20 @@ def parse_time(value, key: str, *, end_of_day: bool = False) -> dt.datetime:
     """YYYY-MM-DD (a local day: its start, or with ``end_of_day`` its last second) or ISO 8601 with a zone
     (a zone-less time is taken as Asia/Shanghai)."""
     if isinstance(value, dt.datetime):
-        t = value
+        try:
+            t = check_day(value, key)
+        except OutOfRange as e:
+            raise HazardError(key, str(e), 400) from None
     else:
         v = str(value).strip()
         try:
             if len(v) == 10:
-                d = dt.date.fromisoformat(v)
+                d = parse_day(v, key)
                 t = dt.datetime.combine(d, dt.time(23, 59, 59) if end_of_day else dt.time(), TIMEZONE)
             else:
-                t = dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
+                t = parse_instant(v, key)
+        except OutOfRange as e:
+            raise HazardError(key, str(e), 400) from None
         except ValueError:
             raise HazardError(key, f"{key} must be a date YYYY-MM-DD or an ISO 8601 time, got {v[:40]!r}",
                               400) from None

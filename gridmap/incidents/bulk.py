@@ -35,6 +35,7 @@ import gridmap.models  # noqa: F401  (every table mapped before the first query)
 from gridmap.accounts.actor import SYSTEM, Actor
 from gridmap.db import utcnow
 from gridmap.incidents.models import SOURCES, Case, CaseEvent, Category
+from gridmap.timebounds import OutOfRange, parse_instant
 
 TIMEZONE = ZoneInfo("Asia/Shanghai")
 REQUIRED = ("external_id", "category", "description")
@@ -225,7 +226,10 @@ def import_cases_csv(session_factory, path, *, source: str = "import", batch: in
             reported_at = now
             if ra:
                 try:
-                    t = dt.datetime.fromisoformat(ra.replace("Z", "+00:00").replace("/", "-"))
+                    t = parse_instant(ra.replace("/", "-"), "reported_at")
+                except OutOfRange as e:
+                    rep.add_bad(start, str(e))
+                    continue
                 except ValueError:
                     rep.add_bad(start, f"reported_at {ra[:30]!r} is not an ISO 8601 time (2026-11-29 08:30)")
                     continue

@@ -61,7 +61,7 @@ from sqlalchemy.orm import Session, object_session
 from gridmap.accounts.actor import Actor
 from gridmap.accounts.scope import case_filter
 from gridmap.assign.models import Department, Worker
-from gridmap.db import utcnow
+from gridmap.db import MAX_ID, utcnow
 from gridmap.incidents.categories import effective_limit
 from gridmap.incidents.history import append_event
 from gridmap.incidents.models import Case, CaseEvent
@@ -225,11 +225,11 @@ def _int(data: dict, key: str, what: str) -> int | None:
     v = data.get(key)
     if v is None:
         return None
-    if isinstance(v, int) and not isinstance(v, bool):
+    if isinstance(v, str) and re.fullmatch(r"\s*-?[0-9]{1,19}\s*", v):  # ASCII digits: int("²") fails
+        v = int(v)
+    if isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_ID:
         return v
-    if isinstance(v, str) and re.fullmatch(r"\s*-?\d+\s*", v):
-        return int(v)
-    raise ActionInputError(f"data.{key} ({what}) must be a whole number, got {v!r}")
+    raise ActionInputError(f"data.{key} ({what}) must be a whole number from 1 to {MAX_ID}, got {str(v)[:30]!r}")
 
 
 def _assignee_from_data(session: Session, data: dict, action: str) -> dict[str, Any] | None:

@@ -22,6 +22,7 @@ from gridmap.assign.models import Department, Worker
 from gridmap.boundaries.models import Area
 from gridmap.db import utcnow
 from gridmap.incidents.models import STATUSES, Case, Category
+from gridmap.timebounds import OutOfRange, parse_day, parse_instant
 
 TIMEZONE = ZoneInfo("Asia/Shanghai")
 MAX_PER_PAGE = 200
@@ -75,9 +76,11 @@ def parse_time(value: str, field: str, *, end: bool = False) -> dt.datetime:
     v = str(value).strip()
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", v):
-            d = dt.datetime.combine(dt.date.fromisoformat(v), dt.time(), TIMEZONE)
+            d = dt.datetime.combine(parse_day(v, field), dt.time(), TIMEZONE)
             return (d + dt.timedelta(days=1) if end else d).astimezone(dt.timezone.utc)
-        t = dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
+        t = parse_instant(v, field)
+    except OutOfRange as e:
+        raise QueryError(field, str(e)) from None
     except ValueError:
         raise QueryError(field, f"{field} must be a date (YYYY-MM-DD) or an ISO 8601 time, got {v[:40]!r}") from None
     if t.tzinfo is None:

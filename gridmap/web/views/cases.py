@@ -1,7 +1,7 @@
 """Case pages: the list (``/cases``), one case (``/cases/<id>``) with its actions as forms, its
 photos, and reporting a new case (``/report``).
 
-A case outside the user's scope answers 403, an unknown id 404. The description and every other
+A case outside the user's scope answers 404, exactly like an unknown id. The description and every other
 user text are rendered as text (Jinja autoescape). Actions go through
 ``incidents.lifecycle.apply_action`` with the version the user saw, so a concurrent change is
 reported instead of overwritten; a photo sent with an action is stored in the same transaction.

@@ -18,6 +18,7 @@ from sqlalchemy import and_
 
 from gridmap.accounts.scope import case_filter
 from gridmap.incidents.models import STATUSES, Case
+from gridmap.timebounds import parse_day
 from gridmap.web.i18n import gettext as _
 from gridmap.web.views.areas import children, open_counts, streets_in_scope, workers_of_cells
 from gridmap.web.views.base import (CENTRE_ROLES, GEO_API, STREET_ROLES, actor, area_or_abort, base_map, bp,
@@ -52,7 +53,7 @@ def _filters(session) -> dict:
         raw = (args.get(key) or "").strip()
         if raw:
             try:
-                out[key] = dt.date.fromisoformat(raw)
+                out[key] = parse_day(raw, key)
             except ValueError:
                 flash(_("时间范围无效：{reason}", reason=raw[:20]), "error")
     return out
