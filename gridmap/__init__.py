@@ -51,7 +51,9 @@ def create_app(config: dict | None = None) -> Flask:
         app.register_blueprint(bp)
     errors.register(app)
     pages.init_web(app)  # pages, CSRF, i18n, cookie settings: after every API blueprint
-    from gridmap.web import compress
+    from gridmap.web import compress, headers
+
+    headers.register(app)  # CSP, nosniff, frame-ancestors, no-store on every response
 
     compress.register(app)
 

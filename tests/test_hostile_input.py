@@ -167,3 +167,48 @@ def test_login_next_with_crlf_is_not_followed(hostile):
         assert r.status_code == 302, (nxt, r.status_code)
         loc = r.headers["Location"]
         assert "\r" not in loc and "\n" not in loc and "evil" not in loc, (nxt, loc)
+
+
+def test_security_headers_on_every_kind_of_response(hostile):
+    app, ids, toks = hostile
+    c = app.test_client()
+    page = as_user(app, "city")
+    answers = {
+        "ledger html": c.get("/api/v1/ledgers/cases?area=330999&format=html", headers=toks["city"]),
+        "ledger xlsx": c.get("/api/v1/ledgers/cases?area=330999&format=xlsx", headers=toks["city"]),
+        "api json": c.get(f"/api/v1/cases/{ids['mine']}", headers=toks["city"]),
+        "api 404": c.get("/api/v1/cases/999999", headers=toks["city"]),
+        "api 401": c.get("/api/v1/cases"),
+        "open311": c.get("/open311/v2/services.json", headers=toks["city"]),
+        "static": c.get("/static/vendor/leaflet/leaflet.js"),
+        "page": page.get("/cases"),
+        "page 404": page.get("/cases/999999"),
+        "no such route": c.get("/nowhere"),
+        "healthz": c.get("/healthz"),
+    }
+    assert answers["static"].status_code == 200, "the static file of the test moved"
+    for what, r in answers.items():
+        h = r.headers
+        assert h.get("X-Content-Type-Options") == "nosniff", what
+        assert "frame-ancestors 'none'" in h.get("Content-Security-Policy", ""), what
+        assert h.get("X-Frame-Options") == "DENY", what
+        if what not in ("static", "healthz"):
+            assert "no-store" in h.get("Cache-Control", ""), what
+    # the ledger's inline style carries the page's nonce, so the CSP does not block it
+    nonce = answers["ledger html"].headers["Content-Security-Policy"].split("'nonce-")[1].split("'")[0]
+    assert f'<style nonce="{nonce}"' in answers["ledger html"].get_data(as_text=True)
+    assert "default-src 'none'" in answers["api json"].headers["Content-Security-Policy"]
+
+
+def test_a_crash_page_has_the_headers_too(hostile, monkeypatch):
+    app, ids, toks = hostile
+    import gridmap.web.cases_api as cases_api
+
+    def boom(*a, **k):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(cases_api, "_detail", boom)
+    r = app.test_client().get(f"/api/v1/cases/{ids['mine']}", headers=toks["city"])
+    assert r.status_code == 500 and "a bug" not in r.get_data(as_text=True)
+    assert r.headers.get("X-Content-Type-Options") == "nosniff"
+    assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]

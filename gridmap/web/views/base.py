@@ -237,17 +237,6 @@ def url_of_rule(path: str, method: str = "GET") -> bool:
         return False
 
 
-@bp.after_request
-def _security_headers(resp):
-    resp.headers.setdefault("Content-Security-Policy", content_security_policy())
-    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-    resp.headers.setdefault("Referrer-Policy", "same-origin")
-    resp.headers.setdefault("X-Frame-Options", "DENY")
-    if resp.mimetype == "text/html":
-        resp.headers.setdefault("Cache-Control", "private, no-store")
-    return resp
-
-
 def get_db():
     return get_session()
 
