@@ -79,3 +79,26 @@ def print_problems(problems, limit: int = 50, *, place_in_message: bool = False)
             located = False
         where = f" [at {p.lon:.6f},{p.lat:.6f}]" if located else ""
         click.echo(f"  {tag}: {p.message}{where}", err=True)
+
+
+class ToleranceM(click.ParamType):
+    """``--tolerance-m``: metres, finite, 0 … 1000 (``nan`` would switch every check off, ``1e308``
+    ended in a GEOS exception)."""
+
+    name = "metres"
+
+    def convert(self, value, param, ctx):
+        from gridmap.config import check_tolerance_m
+
+        if isinstance(value, float):
+            raw = value
+        else:
+            try:
+                raw = float(value)
+            except (TypeError, ValueError):
+                self.fail(f"{value!r} is not a number of metres", param, ctx)
+        try:
+            return check_tolerance_m(raw, "--tolerance-m")
+        except ValueError as e:
+            self.fail(str(e), param, ctx)
+

@@ -730,13 +730,22 @@ def _read_rows(path: Path, encoding: str | None) -> list[dict]:
         return rows
     if suffix != ".csv":
         raise ValueError(f"{path}: unsupported file type {suffix!r}; use .csv or .geojson")
-    from gridmap.textio import decode_text
+    from gridmap.textio import csv_dict_reader, csv_problem, decode_text
 
     try:
         text, _ = decode_text(raw, encoding)
     except (UnicodeDecodeError, LookupError):
         raise ValueError(f"{path}: cannot decode as UTF-8 or GBK; give --encoding") from None
-    return list(csv.DictReader(io.StringIO(text)))
+    reader = csv_dict_reader(io.StringIO(text, newline=""))
+    rows, prev = [], 1
+    while True:
+        try:
+            rows.append(next(reader))
+        except StopIteration:
+            return rows
+        except csv.Error as e:
+            raise ValueError(f"{path}: {csv_problem(prev + 1, reader.line_num, e)}") from None
+        prev = reader.line_num
 
 
 def import_file(session: Session, path: str | Path, actor: Actor, *, source: str = "import",

@@ -29,6 +29,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from gridmap.incidents.models import Address
+from gridmap.textio import csv_problem, csv_reader
 
 # ----------------------------------------------------------------------------- normalisation
 
@@ -265,7 +266,7 @@ def import_addresses_csv(session: Session, path: str | Path, *, snap_m: float = 
     report = {"inserted": 0, "updated": 0, "unchanged": 0, "bad": []}
     good: dict[str, dict] = {}
     with _open_text(path) as fh:
-        reader = csv.reader(fh)
+        reader = csv_reader(fh)
         try:
             header = next(reader)
         except StopIteration:
@@ -286,7 +287,8 @@ def import_addresses_csv(session: Session, path: str | Path, *, snap_m: float = 
             except StopIteration:
                 break
             except (csv.Error, UnicodeDecodeError) as e:
-                report["bad"].append((start, f"unreadable row: {e}"))
+                report["bad"].append((start, csv_problem(start, reader.line_num, e) if isinstance(e, csv.Error)
+                                      else f"unreadable row: {e}"))
                 line = reader.line_num
                 continue
             line = reader.line_num

@@ -35,6 +35,7 @@ import gridmap.models  # noqa: F401  (every table mapped before the first query)
 from gridmap.accounts.actor import SYSTEM, Actor
 from gridmap.db import utcnow
 from gridmap.incidents.models import SOURCES, Case, CaseEvent, Category
+from gridmap.textio import csv_problem, csv_reader
 from gridmap.timebounds import OutOfRange, parse_instant
 
 TIMEZONE = ZoneInfo("Asia/Shanghai")
@@ -123,7 +124,7 @@ def import_cases_csv(session_factory, path, *, source: str = "import", batch: in
     state = {"areas": {}, "last_pos": 0}
     raw, fh = _open(path)
     with raw, fh:
-        reader = csv.reader(fh)
+        reader = csv_reader(fh)
         try:
             header = next(reader)
         except StopIteration:
@@ -147,7 +148,8 @@ def import_cases_csv(session_factory, path, *, source: str = "import", batch: in
                 break
             except (csv.Error, UnicodeDecodeError) as e:
                 rep.rows += 1
-                rep.add_bad(start, f"unreadable row: {e}")
+                rep.add_bad(start, csv_problem(start, reader.line_num, e) if isinstance(e, csv.Error)
+                            else f"unreadable row: {e}")
                 line = reader.line_num
                 continue
             line = reader.line_num
