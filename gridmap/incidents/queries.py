@@ -289,14 +289,50 @@ def case_dict(case: Case, *, with_history: bool = False, show_personal: bool = F
             out["allowed_actions"] = list(allowed_actions(case, actor))
         except ImportError:  # pragma: no cover - the life cycle is a sibling module
             pass
+    hidden: set[int] = set()
     if with_history:
         from gridmap.incidents.history import event_dict
         from gridmap.incidents.models import CaseEvent
 
         events = session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id)
                                  .order_by(CaseEvent.seq)).all() if session is not None else case.events
-        out["history"] = [event_dict(e) for e in events]
+        if actor is not None and session is not None:
+            hidden = hidden_workers(session, actor, {case.assignee_worker_id, case.handled_by_worker_id}
+                                    | {e.actor_worker_id for e in events})
+        out["history"] = [_redact_event(event_dict(e), hidden) for e in events]
+    elif actor is not None and session is not None:
+        hidden = hidden_workers(session, actor, {case.assignee_worker_id})
+    if case.assignee_worker_id in hidden:
+        # a reporter may read back a case routed to another cell's worker: not who that worker is
+        out["routing"].update(worker=None, reason=None, hidden=True)
     return out
+
+
+def hidden_workers(session: Session, actor: Actor, ids) -> set[int]:
+    """Those of ``ids`` that ``actor`` may not see (nor be told the name of)."""
+    from gridmap.accounts.scope import worker_filter
+
+    ids = {i for i in ids if i is not None}
+    if not ids or actor.role in ("city", "admin", "system"):
+        return set()
+    return ids - set(session.scalars(select(Worker.id).where(Worker.id.in_(ids), worker_filter(session, actor))))
+
+
+_ROUTING_KEYS = ("routing", "reason", "route_reason")
+
+
+def _redact_event(ev: dict, hidden: set[int]) -> dict:
+    if not hidden:
+        return ev
+    if ev.get("actor_worker_id") in hidden:
+        ev.update(actor=None, actor_worker_id=None, actor_hidden=True)
+    data = ev.get("data")
+    if isinstance(data, dict):
+        names_hidden = any(v in hidden for k, v in data.items() if k.endswith("worker_id")) or (
+            isinstance(data.get("routing"), dict) and data["routing"].get("worker_id") in hidden)
+        if names_hidden:
+            ev["data"] = {k: v for k, v in data.items() if k not in _ROUTING_KEYS and not k.endswith("worker_id")}
+    return ev
 
 
 def case_dicts(session: Session, cases, actor: Actor) -> list[dict]:

@@ -292,13 +292,13 @@ def _report_page(session, act, form, error=None, status=200):
 @bp.route("/report", methods=["GET", "POST"])
 @login_page_required
 def report():
-    from gridmap.incidents.intake import IntakeError, create_case
+    from gridmap.incidents.intake import IntakeError, create_case, may_report
     from gridmap.incidents.photos import PhotoError, save_photo
     from gridmap.web.forms import ReportForm
 
     session = get_db()
     act = actor()
-    if act.role == "department":
+    if not may_report(act):
         abort(403)
     if request.content_length and request.content_length > MAX_UPLOAD:
         abort(413)
