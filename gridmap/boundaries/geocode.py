@@ -110,7 +110,7 @@ def geocode_csv(index: CellIndex, src: str, dst: str, *, lon_col="lon", lat_col=
                 if clash:
                     raise GeocodeError(f"{src}: already has column(s) {', '.join(clash)}; rename them first")
                 res = geocode_frame(index, chunk, lon_col, lat_col, crs, snap_m)
-                res.to_csv(out, index=False, header=first, quoting=csv.QUOTE_MINIMAL)
+                formula_safe_frame(res).to_csv(out, index=False, header=first, quoting=csv.QUOTE_MINIMAL)
                 first = False
                 stats["rows"] += len(res)
                 has_cell = res["cell_code"].notna().to_numpy()
