@@ -4,6 +4,7 @@ surrogates, CR/LF in ``next``. Each answer is a 4xx (or a 2xx/3xx that did nothi
 and a refusal names the field. Real PostGIS and SpatiaLite; the cast of tests/test_pages.py."""
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -212,3 +213,26 @@ def test_a_crash_page_has_the_headers_too(hostile, monkeypatch):
     assert r.status_code == 500 and "a bug" not in r.get_data(as_text=True)
     assert r.headers.get("X-Content-Type-Options") == "nosniff"
     assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
+
+
+def test_bodies_over_the_limit_answer_413_before_being_read(hostile, sessionmaker):
+    app, ids, toks = hostile
+    c = app.test_client()
+    before = _counts(sessionmaker)
+    assert app.config["MAX_CONTENT_LENGTH"] == app.config["GRIDMAP_MAX_REQUEST_BYTES"]
+    big_json = b'{"description": "' + b"x" * (app.config["GRIDMAP_MAX_JSON_BYTES"] + 10) + b'"}'
+    for url in ("/api/v1/cases", f"/api/v1/cases/{ids['mine']}/actions", "/api/v1/hazards",
+                "/open311/v2/requests.json", "/api/v1/boundaries/drafts"):
+        r = c.post(url, data=big_json, content_type="application/json", headers=toks["street"])
+        assert r.status_code == 413, (url, r.status_code)
+        assert "GRIDMAP_MAX_JSON_BYTES" in r.json["error"] and r.json["limit_bytes"] == app.config["GRIDMAP_MAX_JSON_BYTES"]
+    # an upload over the request limit, to the API and to a page
+    huge = b"\x89PNG\r\n\x1a\n" + b"\0" * (app.config["MAX_CONTENT_LENGTH"] + 10)
+    r = c.post(f"/api/v1/cases/{ids['mine']}/photos", data={"photo": (io.BytesIO(huge), "a.png")},
+               content_type="multipart/form-data", headers=toks["city"])
+    assert r.status_code == 413 and "GRIDMAP_MAX_REQUEST_BYTES" in r.json["error"]
+    page = as_user(app, "w1")
+    r = page.post("/report", data={"photo": (io.BytesIO(huge), "a.png")}, content_type="multipart/form-data")
+    assert r.status_code == 413 and "413" in r.get_data(as_text=True)
+    assert "frame-ancestors" in r.headers["Content-Security-Policy"]
+    assert _counts(sessionmaker) == before
