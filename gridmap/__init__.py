@@ -23,7 +23,7 @@ def create_app(config: dict | None = None) -> Flask:
     from gridmap.web.params import install_converters
 
     app.json = CheckedJSONProvider(app)  # every request body's JSON is checked (depth, ids, surrogates)
-    install_converters(app)  # before any route: <int:…> is ASCII digits up to 2^63-1
+    install_converters(app)  # before any route: <int:…> is ASCII digits up to MAX_ID
 
     from gridmap.db import make_engine, make_sessionmaker
 

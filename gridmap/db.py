@@ -51,8 +51,9 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(dt.timezone.utc)
 
 
-#: the largest id gridmap takes from outside (a path, JSON, a CSV): a signed 64-bit integer (bigint)
-MAX_ID = 2**63 - 1
+#: the largest id gridmap takes from outside (a path, JSON, a CSV): ids are INTEGER columns, 32-bit
+#: on PostgreSQL, where a larger one makes the query itself fail (``session.get(Case, 2**40)``)
+MAX_ID = 2**31 - 1
 
 
 def utcnow() -> dt.datetime:

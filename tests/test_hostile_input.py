@@ -88,7 +88,7 @@ def test_huge_and_unicode_ids_in_paths_answer_404(hostile):
     c = app.test_client()
     page = as_user(app, "city")
     seen = []
-    for bad in (str(BIG), str(2**64), str(HUGE), "²", "١٢", "-1"):
+    for bad in (str(2**31), str(2**40), str(BIG), str(2**64), str(HUGE), "²", "١٢", "-1"):
         for url in (f"/api/v1/cases/{bad}", f"/api/v1/cases/{bad}/photos/1", f"/api/v1/cases/{ids['mine']}/photos/{bad}",
                     f"/api/v1/hazards/{bad}", f"/open311/v2/requests/{bad}.json", f"/api/v1/geo/tiles/{bad}/1/1.mvt",
                     f"/api/v1/boundaries/drafts/{bad}"):
@@ -134,6 +134,10 @@ def test_hostile_json_bodies_answer_4xx_and_change_nothing(hostile, sessionmaker
         ("/api/v1/hazards", {"type": "x", "description": "\ud800", "lon": 122.01, "lat": 30.035,
                              "found_at": "9999-12-31T23:59:59+00:00"}),
         ("/api/v1/hazards/1/cases", {"case_id": BIG}),
+        ("/api/v1/hazards/1/cases", {"case_id": 2**40}),
+        ("/api/v1/cases/%d/actions" % mine, {"action": "mark_duplicate", "comment": "x",
+                                             "data": {"duplicate_of_id": 2**40}}),
+        ("/api/v1/cases/%d/actions" % mine, {"action": "reassign", "comment": "x", "data": {"worker_id": 2**40}}),
         ("/api/v1/hazards/1/close", {"comment": 123}),
         ("/open311/v2/requests.json", {"service_code": 1, "description": "\ud800", "lat": 30.035, "long": 122.01}),
         ("/api/v1/boundaries/drafts", {"name": 123}),

@@ -144,6 +144,9 @@ def _draft_bodies():
         {"operation": "merge", "cells": [CELL, 5]},
         {"operation": "split", "cell": 5, "line": SPLIT},
         {"operation": "split", "cell": CELL, "line": SPLIT, "draft_id": 2**62},
+        {"operation": "split", "cell": CELL, "line": SPLIT, "draft_id": 2**40},
+        {"operation": "replace_cells", "community": NW, "features": {"type": "FeatureCollection", "features": [
+            {**feature, "properties": {"code": "X", "households": 2**40}}]}},
     ]
 
 

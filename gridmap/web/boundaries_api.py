@@ -30,7 +30,7 @@ import datetime as dt
 from flask import Blueprint, current_app, jsonify, request
 
 from gridmap import get_session, redraw
-from gridmap.db import utcnow
+from gridmap.db import MAX_ID, utcnow
 from gridmap.redraw import balance
 from gridmap.redraw.balance import balance_report, propose_for_community
 from gridmap.redraw.checks import check_state
@@ -91,8 +91,8 @@ def _int(data: dict, name: str) -> int | None:
     v = data.get(name)
     if v is None:
         return None
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise APIError(f"field {name!r} must be a whole number", 400, field=name)
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_ID:
+        raise APIError(f"field {name!r} must be a whole number from 0 to {MAX_ID}", 400, field=name)
     return v
 
 
@@ -111,6 +111,11 @@ def _features(fc) -> list[dict]:
             raise APIError(f"features[{i}].properties must be an object", 400, field=f"features[{i}].properties")
         if not isinstance(f.get("geometry"), (dict, str)):
             raise APIError(f"features[{i}] has no geometry", 400, field=f"features[{i}].geometry")
+        for key in ("households", "population"):
+            v = props.get(key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 10**7):
+                raise APIError(f"features[{i}].properties.{key} must be a whole number from 0 to 10000000",
+                               400, field=f"features[{i}].properties.{key}")
         out.append({"code": props.get("code"), "name": props.get("name"), "kind": props.get("kind"),
                     "households": props.get("households"), "population": props.get("population"),
                     "geometry": f.get("geometry")})

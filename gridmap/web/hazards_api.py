@@ -25,6 +25,7 @@ from flask import Blueprint, jsonify, request
 from sqlalchemy import func, select
 
 from gridmap import get_session
+from gridmap.db import MAX_ID
 from gridmap.web.auth import current_actor, login_required
 from gridmap.web.errors import APIError
 from gridmap.web.jsonbody import json_body
@@ -132,7 +133,7 @@ def link(hazard_id: int):
     session = get_session()
     body = json_body(required=False)
     cid = body.get("case_id")
-    if isinstance(cid, bool) or not isinstance(cid, int):
+    if isinstance(cid, bool) or not isinstance(cid, int) or not 1 <= cid <= MAX_ID:
         raise APIError("case_id must be a case id (a whole number)", 400, field="case_id")
     try:
         link_case(session, hazard_id, cid, current_actor(), relation=str(body.get("relation") or "related")[:20])

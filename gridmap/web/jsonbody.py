@@ -21,11 +21,11 @@ from typing import Any
 from flask import current_app, request
 from flask.json.provider import DefaultJSONProvider
 
-from gridmap.db import MAX_ID
 from gridmap.web.errors import APIError
 
 MAX_DEPTH = 64
-INT_MIN, INT_MAX = -MAX_ID - 1, MAX_ID
+#: any whole number in a body (an id is further bounded by ``gridmap.db.MAX_ID`` where it is read)
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 

@@ -1,7 +1,8 @@
 """Parameters from outside, parsed and range-checked in one place: query-string numbers (a 400 that
 names the parameter) and ids in URL paths (``IdConverter``, installed as the ``int`` converter of
-every route: ASCII digits only, at most 2^63-1, so ``/cases/²`` and ``/cases/9223372036854775808``
-answer 404 like any unknown id instead of overflowing the database)."""
+every route: ASCII digits only, at most ``gridmap.db.MAX_ID`` (2^31-1, the INTEGER id columns), so
+``/cases/²`` and ``/cases/9223372036854775808`` answer 404 like any unknown id instead of
+overflowing the database)."""
 from __future__ import annotations
 
 import math
@@ -50,7 +51,7 @@ _ASCII_ID = re.compile(r"[0-9]{1,19}")
 
 class IdConverter(IntegerConverter):
     """``<int:…>`` in every route: ASCII digits (``str.isdigit`` and ``\\d`` accept ``²`` and ``١``),
-    0 … 2^63-1; anything else does not match the route (404)."""
+    0 … ``MAX_ID``; anything else does not match the route (404)."""
 
     regex = r"[0-9]{1,19}"
 
@@ -65,7 +66,7 @@ class IdConverter(IntegerConverter):
 
 
 def is_id_text(value: str) -> bool:
-    """True when ``value`` is an id as a path or a CSV would give it (ASCII digits, ≤ 2^63-1)."""
+    """True when ``value`` is an id as a path or a CSV would give it (ASCII digits, ≤ ``MAX_ID``)."""
     return bool(_ASCII_ID.fullmatch(value)) and int(value) <= MAX_ID
 
 

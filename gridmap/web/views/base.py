@@ -21,6 +21,7 @@ from sqlalchemy import select
 from gridmap import get_session
 from gridmap.accounts.actor import Actor
 from gridmap.boundaries.models import Area
+from gridmap.db import MAX_ID
 from gridmap.incidents.models import Case
 from gridmap.web.auth import current_actor, current_user
 
@@ -161,7 +162,7 @@ def may_see_case(session, act: Actor, case: Case) -> bool:
 
 def case_or_abort(session, act: Actor, case_id: int) -> Case:
     """The case: 404 when there is none or it is outside the user's scope (the same answer)."""
-    if not isinstance(case_id, int) or case_id < 1 or case_id > 2**63 - 1:
+    if not isinstance(case_id, int) or case_id < 1 or case_id > MAX_ID:
         abort(404)
     case = session.get(Case, case_id)
     if case is None:
