@@ -111,7 +111,8 @@ class Editor:
                                          .where(BoundaryDraftArea.code.like(f"{prefix}%"))))
         used |= {c for c in self.state.recs if c.startswith(prefix)} | self._allocated
         if level == "cell":
-            seqs = [int(c[len(prefix):]) for c in used if c[len(prefix):].isdigit()]
+            # ASCII digits only: str.isdigit accepts "²", which int() refuses (a 500 on the next new cell)
+            seqs = [int(c[len(prefix):]) for c in used if _ascii_digits(c[len(prefix):])]
             k = max(seqs, default=0) + 1
             while True:
                 try:
@@ -124,7 +125,7 @@ class Editor:
                 k += 1
         else:
             lo, hi = COMMUNITY_SEQ.get(kind or "residents", (1, 199)) if level == "community" else (1, 999)
-            seqs = [int(c[len(prefix):]) for c in used if c[len(prefix):].isdigit()
+            seqs = [int(c[len(prefix):]) for c in used if _ascii_digits(c[len(prefix):])
                     and lo <= int(c[len(prefix):]) <= hi and len(c) == len(prefix) + 3]
             k = max(seqs, default=lo - 1) + 1
             while f"{prefix}{k:03d}" in used:
@@ -261,3 +262,7 @@ def common_options(tolerance_m, code_format, draft_id, title, expected_version):
 
 def to_metric_array(geoms, epsg):
     return measure.to_metric(np.array(geoms, dtype=object), epsg)
+
+
+def _ascii_digits(s: str) -> bool:
+    return s.isascii() and s.isdigit()
