@@ -82,8 +82,16 @@ import json  # noqa: E402
 import pytest  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
-PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4"
-       b"\x89\x00\x00\x00\rIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe\xa7\x35\x81\x84\x00\x00\x00\x00IEND\xaeB`\x82")
+def _png() -> bytes:
+    """A real 1 × 1 PNG (photos are decoded and re-encoded by Pillow: a hand-written one must be valid)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGBA", (1, 1), (255, 0, 0, 255)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+PNG = _png()
 
 
 @pytest.fixture
