@@ -19,7 +19,11 @@ def create_app(config: dict | None = None) -> Flask:
     instance = (config or {}).get("INSTANCE_PATH") or os.environ.get("GRIDMAP_INSTANCE_PATH") or app.instance_path
     app.instance_path = os.path.abspath(instance)
     app.config.update(load_config(app.instance_path, config))
-    app.json.ensure_ascii = False
+    from gridmap.web.jsonbody import CheckedJSONProvider
+    from gridmap.web.params import install_converters
+
+    app.json = CheckedJSONProvider(app)  # every request body's JSON is checked (depth, ids, surrogates)
+    install_converters(app)  # before any route: <int:…> is ASCII digits up to MAX_ID
 
     from gridmap.db import make_engine, make_sessionmaker
 
@@ -50,7 +54,9 @@ def create_app(config: dict | None = None) -> Flask:
         app.register_blueprint(bp)
     errors.register(app)
     pages.init_web(app)  # pages, CSRF, i18n, cookie settings: after every API blueprint
-    from gridmap.web import compress
+    from gridmap.web import compress, headers
+
+    headers.register(app)  # CSP, nosniff, frame-ancestors, no-store on every response
 
     compress.register(app)
 

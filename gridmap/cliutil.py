@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 import click
 from flask import current_app
 
+from gridmap.timebounds import parse_instant
+
 
 def sessionmaker():
     """The session factory of the app the command runs in."""
@@ -54,7 +56,7 @@ def parse_date(value: str | None) -> dt.datetime | None:
     if not value:
         return None
     try:
-        d = dt.datetime.fromisoformat(value)
+        d = parse_instant(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD) or ISO time") from None
     if d.tzinfo is None:
@@ -90,3 +92,26 @@ def print_problems(problems, limit: int = 50, *, place_in_message: bool = False)
             located = False
         where = f" [at {p.lon:.6f},{p.lat:.6f}]" if located else ""
         click.echo(f"  {tag}: {p.message}{where}", err=True)
+
+
+class ToleranceM(click.ParamType):
+    """``--tolerance-m``: metres, finite, 0 … 1000 (``nan`` would switch every check off, ``1e308``
+    ended in a GEOS exception)."""
+
+    name = "metres"
+
+    def convert(self, value, param, ctx):
+        from gridmap.config import check_tolerance_m
+
+        if isinstance(value, float):
+            raw = value
+        else:
+            try:
+                raw = float(value)
+            except (TypeError, ValueError):
+                self.fail(f"{value!r} is not a number of metres", param, ctx)
+        try:
+            return check_tolerance_m(raw, "--tolerance-m")
+        except ValueError as e:
+            self.fail(str(e), param, ctx)
+

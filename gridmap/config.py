@@ -4,6 +4,7 @@ Owns: every knob a deployment turns. Nothing else in gridmap reads os.environ fo
 """
 from __future__ import annotations
 
+import math
 import os
 import secrets
 from pathlib import Path
@@ -73,16 +74,53 @@ DEFAULTS = {
     # folder of pg_dump / pg_restore for `gridmap db backup|restore` (empty: PATH, then
     # /usr/lib/postgresql/<newest>/bin)
     "PG_BIN": "",
+    # largest request body in bytes (413 above it); JSON bodies have their own, smaller limit
+    "MAX_REQUEST_BYTES": 12 * 1024 * 1024,
+    "MAX_JSON_BYTES": 4 * 1024 * 1024,
 }
+
+#: the accepted range of each numeric setting: NaN, infinities and absurd values are refused at
+#: start-up (``GRIDMAP_TOLERANCE_M=nan`` used to switch every topology check of an import off)
+RANGES = {
+    "SNAP_M": (0.0, 100_000.0),
+    "TOLERANCE_M": (0.0, 1000.0),
+    "PHOTO_MAX_BYTES": (1024, 100 * 1024 * 1024),
+    "ADDRESS_MIN_SCORE": (0.0, 1.0),
+    "BALANCE_MIN": (0, 10**7),
+    "BALANCE_MAX": (0, 10**7),
+    "MAX_REQUEST_BYTES": (1024, 1024**3),
+    "MAX_JSON_BYTES": (1024, 1024**3),
+}
+
+
+def check_range(key: str, value, what: str | None = None):
+    """``value`` when it is a finite number within ``RANGES[key]``; else ``ValueError`` naming ``what``."""
+    lo, hi = RANGES[key]
+    name = what or f"GRIDMAP_{key}"
+    try:
+        ok = not isinstance(value, bool) and math.isfinite(value) and lo <= value <= hi
+    except TypeError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} must be a number from {lo:g} to {hi:g}, got {value!r}")
+    return value
+
+
+def check_tolerance_m(value, what: str = "the tolerance (tolerance_m)") -> float:
+    """A boundary-check tolerance in metres: finite, 0 … 1000 (NaN would turn every check off)."""
+    return float(check_range("TOLERANCE_M", value, what))
 
 
 def _coerce(value: str, default):
     if isinstance(default, bool):
         return value.strip().lower() in ("1", "true", "yes", "on")
-    if isinstance(default, float):
-        return float(value)
-    if isinstance(default, int):
-        return int(value)
+    try:
+        if isinstance(default, float):
+            return float(value)
+        if isinstance(default, int):
+            return int(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a {type(default).__name__} number") from None
     return value
 
 
@@ -91,7 +129,10 @@ def load_config(instance_path: str | os.PathLike, overrides: dict | None = None)
     cfg: dict = {}
     for key, default in DEFAULTS.items():
         env = os.environ.get(f"GRIDMAP_{key}")
-        cfg[f"GRIDMAP_{key}"] = default if env is None or env == "" else _coerce(env, default)
+        try:
+            cfg[f"GRIDMAP_{key}"] = default if env is None or env == "" else _coerce(env, default)
+        except ValueError as e:
+            raise ValueError(f"GRIDMAP_{key}: {e}") from None
     instance = Path(instance_path)
     if not cfg["GRIDMAP_DATABASE_URL"]:
         cfg["GRIDMAP_DATABASE_URL"] = f"sqlite:///{instance / 'gridmap.sqlite'}"
@@ -99,6 +140,9 @@ def load_config(instance_path: str | os.PathLike, overrides: dict | None = None)
     cfg["JSON_AS_ASCII"] = False
     if overrides:
         cfg.update(overrides)
+    for key in RANGES:
+        if cfg.get(f"GRIDMAP_{key}") is not None:
+            check_range(key, cfg[f"GRIDMAP_{key}"])
     return cfg
 
 

@@ -51,6 +51,11 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(dt.timezone.utc)
 
 
+#: the largest id gridmap takes from outside (a path, JSON, a CSV): ids are INTEGER columns, 32-bit
+#: on PostgreSQL, where a larger one makes the query itself fail (``session.get(Case, 2**40)``)
+MAX_ID = 2**31 - 1
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 

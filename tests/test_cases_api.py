@@ -4,6 +4,7 @@ Real PostGIS and SpatiaLite; tokens made by the accounts service; cases made thr
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import os
 from dataclasses import dataclass
@@ -19,8 +20,18 @@ from tests.casehelpers import CELL, OTHER_CELL, T0, auth, make_category, make_to
 
 P = (122.01, 30.035)        # in CELL
 P_OTHER = (122.05, 30.035)  # in OTHER_CELL
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(range(200))
-JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 300
+
+
+def _image(fmt: str, size=(8, 6)) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", size, (200, 30, 30)).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+PNG = _image("PNG")
+JPEG = _image("JPEG", (40, 30))
 
 
 @dataclass
@@ -283,13 +294,17 @@ def test_photo_upload_and_download(client, app, world, cases, sessionmaker):
     r = _upload(client, a, world.w1, PNG)
     assert r.status_code == 201, r.json
     p = r.json
-    assert p["content_type"] == "image/png" and p["size"] == len(PNG) and p["filename"] == "p.png"
+    assert p["content_type"] == "image/png" and p["filename"] == "p.png"
     stored = os.path.join(app.instance_path, "photos", str(a), f"{p['sha256']}.png")
-    assert open(stored, "rb").read() == PNG
+    kept = open(stored, "rb").read()  # what Pillow re-encoded: the same picture, no metadata
+    assert p["size"] == len(kept) and hashlib.sha256(kept).hexdigest() == p["sha256"]
+    from PIL import Image
+
+    assert Image.open(io.BytesIO(kept)).tobytes() == Image.open(io.BytesIO(PNG)).tobytes()
     # the same bytes again: stored once
     assert _upload(client, a, world.w1, PNG, name="again.png").json["id"] == p["id"]
     got = client.get(p["url"], headers=world.w1)
-    assert got.status_code == 200 and got.data == PNG and got.mimetype == "image/png"
+    assert got.status_code == 200 and got.data == kept and got.mimetype == "image/png"
     assert got.headers["X-Content-Type-Options"] == "nosniff"
     # scope: another cell's worker cannot see it, not even by guessing the ids
     assert client.get(p["url"], headers=world.w3).status_code == 404
@@ -307,7 +322,7 @@ def test_photo_refusals(client, app, world, cases, sessionmaker):
     assert r.status_code == 415 and "JPEG, PNG or WebP" in r.json["error"]
     r = _upload(client, a, world.w1, b"GIF89a" + b"\x00" * 50, name="a.gif", ctype="image/gif")
     assert r.status_code == 415
-    app.config["GRIDMAP_PHOTO_MAX_BYTES"] = 200
+    app.config["GRIDMAP_PHOTO_MAX_BYTES"] = len(JPEG) - 1
     r = _upload(client, a, world.w1, JPEG)
     assert r.status_code == 413 and r.json["field"] == "photo"
     app.config["GRIDMAP_PHOTO_MAX_BYTES"] = 5 * 1024 * 1024

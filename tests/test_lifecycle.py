@@ -348,7 +348,11 @@ def test_return_clears_the_assignee_and_redispatch_needs_one(sessionmaker, world
         apply_action(s, cid, "return", world.w1_actor, comment="不属于本网格", now=T0 + 5 * H)
         with pytest.raises(TransitionError, match="has no assignee"):
             apply_action(s, cid, "dispatch", world.street, now=T0 + 6 * H)
-        c = apply_action(s, cid, "dispatch", world.street, data={"worker_id": world.w3, "reason": "东街道网格"},
+        # the west street may not name (nor dispatch to) the east street's worker: as if unknown
+        with pytest.raises(ActionInputError, match=f"no worker with id {world.w3}"):
+            apply_action(s, cid, "dispatch", world.street, data={"worker_id": world.w3}, now=T0 + 6 * H)
+        city = Actor(name="市中心", role="city")
+        c = apply_action(s, cid, "dispatch", city, data={"worker_id": world.w3, "reason": "东街道网格"},
                          now=T0 + 6 * H)
         assert (c.status, c.assignee_worker_id, c.return_count) == ("dispatched", world.w3, 1)
         assert c.deadline_at == T0 + 6 * H + 2 * D

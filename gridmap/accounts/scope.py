@@ -3,7 +3,9 @@
 Owns: worker → the cells they are responsible for now (and cases assigned to them);
 head/community → their community; street → their street; district → their district;
 city/admin/system → everything; department → cases routed to it. A case outside the scope is
-answered as if it did not exist (404), so ids cannot be probed.
+answered as if it did not exist (404), so ids cannot be probed. Workers, too: an area role sees
+the workers of its subtree (their home area or a cell they answer for lies in it), a worker those
+of their own cells, a department its own staff (``worker_filter``, ``worker_visible``).
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from sqlalchemy import false, or_, select, true
 from sqlalchemy.orm import Session
 
 from gridmap.accounts.actor import Actor
-from gridmap.assign.models import Responsibility
+from gridmap.assign.models import Responsibility, Worker
 from gridmap.boundaries.models import Area
 from gridmap.incidents.models import Case
 
@@ -83,3 +85,49 @@ def _ancestors(session: Session, ids: set[int]) -> set[int]:
         frontier = parents - out
         out |= parents
     return out
+
+
+def subtree_ids(session: Session, area_id: int) -> set[int]:
+    """The area and every area below it."""
+    ids = {area_id}
+    frontier = {area_id}
+    while frontier:
+        frontier = set(session.scalars(select(Area.id).where(Area.parent_id.in_(frontier)))) - ids
+        ids |= frontier
+    return ids
+
+
+def _current_responsible(cells, today: dt.date):
+    return select(Responsibility.worker_id).where(
+        Responsibility.cell_id.in_(cells), Responsibility.valid_from <= today,
+        or_(Responsibility.valid_to.is_(None), Responsibility.valid_to > today))
+
+
+def worker_filter(session: Session, actor: Actor):
+    """A WHERE clause restricting Worker rows to the workers ``actor`` may see (and name, and
+    dispatch to): see the module docstring."""
+    role = actor.role
+    if role in ("city", "admin", "system"):
+        return true()
+    today = dt.date.today()
+    if role == "worker":
+        if actor.worker_id is None:
+            return false()
+        cells = worker_cell_ids(session, actor.worker_id, today)
+        return or_(Worker.id == actor.worker_id,
+                   Worker.id.in_(_current_responsible(cells, today)) if cells else false())
+    if role == "department":
+        return Worker.department_id == actor.department_id if actor.department_id else false()
+    if actor.area_id is None:
+        return Worker.id == actor.worker_id if actor.worker_id else false()
+    areas = subtree_ids(session, actor.area_id)
+    return or_(Worker.area_id.in_(areas), Worker.id.in_(_current_responsible(areas, today)),
+               *([Worker.id == actor.worker_id] if actor.worker_id else []))
+
+
+def worker_visible(session: Session, actor: Actor, worker_id: int | None) -> bool:
+    if worker_id is None:
+        return False
+    if actor.role in ("city", "admin", "system") or actor.is_system:
+        return True
+    return session.scalar(select(Worker.id).where(Worker.id == worker_id, worker_filter(session, actor))) is not None

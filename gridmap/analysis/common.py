@@ -22,6 +22,7 @@ import gridmap.models  # noqa: F401
 from gridmap.accounts.actor import Actor
 from gridmap.boundaries.models import LEVELS, Area
 from gridmap.incidents.models import Case
+from gridmap.timebounds import OutOfRange, parse_day
 
 AREA_LEVELS = ("cell", "community", "street", "district")
 CASE_AREA_COLUMN = {"cell": Case.cell_id, "community": Case.community_id, "street": Case.street_id,
@@ -63,7 +64,9 @@ def parse_date(value, field: str) -> dt.date | None:
     if isinstance(value, dt.date):
         return value
     try:
-        return dt.date.fromisoformat(str(value).strip())
+        return parse_day(value, field)
+    except OutOfRange as e:
+        raise AnalysisError(field, str(e)) from None
     except ValueError:
         raise AnalysisError(field, f"{field} must be a date YYYY-MM-DD, got {str(value)[:40]!r}") from None
 

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, aliased
 
 from gridmap.accounts.actor import Actor
 from gridmap.analysis.common import AnalysisError
+from gridmap.textio import formula_safe_row
 from gridmap.boundaries.models import Area
 from gridmap.db import utcnow
 
@@ -121,7 +122,7 @@ def export(session: Session, actor: Actor, *, kind: str, fmt: str, filters: dict
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\r\n")
         w.writeheader()
-        w.writerows(records)
+        w.writerows(formula_safe_row(r) for r in records)  # OWASP: no cell a spreadsheet would run
         mime = FORMATS[fmt] if csv_enc != "gbk" else "text/csv; charset=gbk"
         return encode_csv(buf.getvalue(), csv_enc), mime, filename, len(records)
     if fmt == "geojson":

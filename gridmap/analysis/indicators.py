@@ -21,12 +21,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, case as sql_case, func, or_, select, true
+from sqlalchemy import and_, func, or_, select, true
+from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
 from gridmap.accounts.actor import Actor
 from gridmap.boundaries.models import Area
 from gridmap.incidents.models import STATUSES, Case
+from gridmap.timebounds import parse_day
 
 QUICK_PERIODS = ("last30", "month", "last_month", "quarter", "year", "custom")
 DEFAULT_PERIOD = "last30"
@@ -92,7 +94,7 @@ def parse_filter(session: Session, args, today: dt.date, *, max_days: int = 3660
         raw = (args.get(key) or "").strip()[:40]
         if raw:
             try:
-                dates[key] = dt.date.fromisoformat(raw)
+                dates[key] = parse_day(raw, key)  # within 1900–2199: no overflow further on
             except ValueError:
                 f.problems.append((key, "bad_date", raw))
     if raw_period and raw_period not in QUICK_PERIODS:

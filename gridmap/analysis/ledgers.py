@@ -45,6 +45,7 @@ from gridmap.hazards.models import (GRADE_ZH, STATUS_ZH, TASK_RESULT_ZH, Hazard,
                                     InspectionSchedule, InspectionTask)
 from gridmap.incidents.categories import KIND_ZH
 from gridmap.incidents.models import Case, CaseEvent, Category
+from gridmap.textio import set_xlsx_cell
 
 KINDS = {"cases": "事件台账", "hazards": "隐患台账", "disputes": "矛盾纠纷调解台账", "visits": "走访巡查台账"}
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "ledgers"
@@ -458,6 +459,8 @@ def write_xlsx(ledgers: list[Ledger], target) -> None:
 
     wb = Workbook()
     wb.remove(wb.active)
+    # every text cell is written with an explicit string type: a case description, a dispute party
+    # or an imported boundary name starting with = + - @ stays text (no live formula, no DDE)
     thin = Side(style="thin", color="999999")
     border = Border(left=thin, right=thin, top=thin, bottom=thin)
     styles = {
@@ -479,23 +482,23 @@ def write_xlsx(ledgers: list[Ledger], target) -> None:
         ws = wb.create_sheet(title=led.name[:31])
         ncol = len(led.columns)
         last = get_column_letter(ncol)
-        ws["A1"] = led.title
+        set_xlsx_cell(ws["A1"], led.title)  # titles and headers carry area names: text too
         ws["A1"].font = Font(size=16, bold=True)
         ws["A1"].alignment = Alignment(horizontal="center", vertical="center")
         ws.merge_cells(f"A1:{last}1")
         ws.row_dimensions[1].height = 30
-        ws["A2"] = led.subtitle()
+        set_xlsx_cell(ws["A2"], led.subtitle())
         ws["A2"].alignment = Alignment(horizontal="left", vertical="center")
         ws.merge_cells(f"A2:{last}2")
         for j, c in enumerate(led.columns, start=1):
-            cell = ws.cell(row=3, column=j, value=c.header)
+            cell = set_xlsx_cell(ws.cell(row=3, column=j), c.header)
             cell.style = "gm_head"
             ws.column_dimensions[get_column_letter(j)].width = c.width
         names = [kind_style.get(c.kind, "gm_text") for c in led.columns]
         keys = [c.key for c in led.columns]
         for i, r in enumerate(led.rows, start=4):
             for j, (key, style) in enumerate(zip(keys, names), start=1):
-                cell = ws.cell(row=i, column=j, value=r.get(key))
+                cell = set_xlsx_cell(ws.cell(row=i, column=j), r.get(key))
                 cell.style = style
         ws.freeze_panes = "A4"
         if led.rows:

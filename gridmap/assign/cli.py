@@ -13,6 +13,7 @@ import click
 from flask.cli import with_appcontext
 
 from gridmap.cliutil import local_time, require_schema, sessionmaker
+from gridmap.timebounds import parse_instant
 
 
 def _print_bad(bad, limit: int = 200) -> None:
@@ -120,7 +121,7 @@ def _parse_now(value: str | None) -> dt.datetime:
     if not value:
         return utcnow()
     try:
-        t = dt.datetime.fromisoformat(value)
+        t = parse_instant(value, "--now")
     except ValueError:
         raise click.BadParameter(f"{value!r} is not an ISO time (e.g. 2026-10-09T09:00+08:00)",
                                  param_hint="--now") from None

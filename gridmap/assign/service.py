@@ -23,6 +23,7 @@ from gridmap.assign.calendar import local_date, require_aware
 from gridmap.assign.models import Absence, CalendarDay, Department, Responsibility, Worker
 from gridmap.boundaries.models import Area
 from gridmap.db import utcnow
+from gridmap.textio import csv_problem, csv_reader
 
 
 class AssignError(ValueError):
@@ -85,12 +86,18 @@ def _read_rows(path: str | Path, aliases: dict[str, tuple[str, ...]], required: 
     Blank rows and rows whose first cell starts with '#' (comments) are skipped.
     """
     text, _ = read_text(path)
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv_reader(io.StringIO(text, newline=""))
     lookup = {_norm_key(a): col for col, names in aliases.items() for a in (col, *names)}
     header: list[str | None] | None = None
     rows: list[tuple[int, dict[str, str]]] = []
     prev = 0
-    for cells in reader:
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:
+            raise CsvFileError(f"{path}: {csv_problem(prev + 1, reader.line_num, e)}") from None
         line, prev = prev + 1, reader.line_num
         if not any(c.strip() for c in cells) or cells[0].lstrip().startswith("#"):
             continue

@@ -39,6 +39,7 @@ import pandas as pd
 import shapely
 
 from gridmap.boundaries.io import LEVELS, Problem
+from gridmap.config import check_tolerance_m
 from gridmap.geo import measure, shapes
 
 __all__ = ["check_layer"]
@@ -118,7 +119,7 @@ def check_layer(
     """
     if level not in LEVELS:
         raise ValueError(f"unknown level {level!r}: use one of {', '.join(LEVELS)}")
-    tol = float(tolerance_m)
+    tol = check_tolerance_m(tolerance_m)
     prefix = f"{source}: " if source else ""
     word, words = level, _PLURAL[level]
     pword = _PARENT_LEVEL.get(level, "parent")

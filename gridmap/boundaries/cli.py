@@ -14,7 +14,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from gridmap.boundaries.models import LEVELS
-from gridmap.cliutil import parse_date, print_problems, require_schema, sessionmaker
+from gridmap.cliutil import ToleranceM, parse_date, print_problems, require_schema, sessionmaker
 
 
 # ------------------------------------------------------------------------- boundaries
@@ -41,8 +41,8 @@ def boundaries_group():
 @click.option("--layer", help="Layer name (GeoPackage).")
 @click.option("--fix", is_flag=True, help="Repair invalid geometries (and report each repair).")
 @click.option("--dry-run", is_flag=True, help="Check and report only; write nothing.")
-@click.option("--tolerance-m", type=float, default=None, help="Tolerance in metres for overlap/gap/outside "
-                                                             "checks (default GRIDMAP_TOLERANCE_M, 0.5).")
+@click.option("--tolerance-m", type=ToleranceM(), default=None,
+              help="Tolerance in metres for overlap/gap/outside checks, 0 to 1000 (default GRIDMAP_TOLERANCE_M, 0.5).")
 @with_appcontext
 def boundaries_import(path, level, code_field, name_field, parent_field, crs, encoding, layer, fix, dry_run,
                       tolerance_m):
@@ -74,7 +74,8 @@ def boundaries_import(path, level, code_field, name_field, parent_field, crs, en
 @boundaries_group.command("check", help="Check the stored boundaries: validity, overlaps, gaps, children "
                                         "outside their parent. Exit status 1 when the coverage is broken.")
 @click.option("--level", type=click.Choice(LEVELS), help="Only this level (default: all).")
-@click.option("--tolerance-m", type=float, default=None)
+@click.option("--tolerance-m", type=ToleranceM(), default=None, help="Tolerance in metres, 0 to 1000 "
+                                                                   "(default GRIDMAP_TOLERANCE_M, 0.5).")
 @with_appcontext
 def boundaries_check(level, tolerance_m):
     from gridmap.boundaries.service import check_stored, counts

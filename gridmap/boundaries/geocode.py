@@ -15,6 +15,7 @@ import pandas as pd
 
 from gridmap.boundaries.lookup import CellIndex
 from gridmap.geo.coords import CRS
+from gridmap.textio import formula_safe_frame
 
 OUT_COLS = ["cell_code", "community_code", "street_code", "snapped", "distance_m", "error"]
 
@@ -121,7 +122,7 @@ def geocode_csv(index: CellIndex, src: str, dst: str, *, lon_col="lon", lat_col=
                 res = geocode_frame(index, chunk, lon_col, lat_col, crs, snap_m)
                 if extra is not None:
                     res = extra(res)
-                res.to_csv(out, index=False, header=first, quoting=csv.QUOTE_MINIMAL)
+                formula_safe_frame(res).to_csv(out, index=False, header=first, quoting=csv.QUOTE_MINIMAL)
                 first = False
                 stats["rows"] += len(res)
                 has_cell = res["cell_code"].notna().to_numpy()

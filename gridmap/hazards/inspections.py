@@ -26,6 +26,7 @@ from gridmap.boundaries.models import Area
 from gridmap.db import utcnow
 from gridmap.hazards.models import TASK_RESULTS, Hazard, HazardType, InspectionSchedule, InspectionTask
 from gridmap.hazards.service import SUPERVISOR_ROLES, HazardError, hazard_filter
+from gridmap.timebounds import OutOfRange, parse_day
 
 TIMEZONE = ZoneInfo("Asia/Shanghai")
 #: the time of day a due inspection is assigned for (who is on duty then gets it)
@@ -51,7 +52,9 @@ def _as_date(value, field_name: str) -> dt.date | None:
     if isinstance(value, dt.date):
         return value
     try:
-        return dt.date.fromisoformat(str(value).strip())
+        return parse_day(value, field_name)
+    except OutOfRange as e:
+        raise InspectionError(field_name, str(e), 400) from None
     except ValueError:
         raise InspectionError(field_name, f"{field_name} must be a date YYYY-MM-DD, got {str(value)[:40]!r}",
                               400) from None

@@ -37,6 +37,7 @@ from gridmap.db import utcnow
 from gridmap.hazards.models import (ACCIDENT_GRADE_ZH, ACCIDENT_GRADES, GRADE_ZH, GRADES, HAZARD_STATUSES,
                                     STATUS_ZH, Hazard, HazardCase, HazardEvent, HazardType)
 from gridmap.incidents.models import Case
+from gridmap.timebounds import OutOfRange, check_day, parse_day, parse_instant
 
 TIMEZONE = ZoneInfo("Asia/Shanghai")
 DEFAULT_TYPES_FILE = Path(__file__).resolve().parents[2] / "data" / "hazard_types.json"
@@ -253,15 +254,20 @@ def parse_time(value, key: str, *, end_of_day: bool = False) -> dt.datetime:
     """YYYY-MM-DD (a local day: its start, or with ``end_of_day`` its last second) or ISO 8601 with a zone
     (a zone-less time is taken as Asia/Shanghai)."""
     if isinstance(value, dt.datetime):
-        t = value
+        try:
+            t = check_day(value, key)
+        except OutOfRange as e:
+            raise HazardError(key, str(e), 400) from None
     else:
         v = str(value).strip()
         try:
             if len(v) == 10:
-                d = dt.date.fromisoformat(v)
+                d = parse_day(v, key)
                 t = dt.datetime.combine(d, dt.time(23, 59, 59) if end_of_day else dt.time(), TIMEZONE)
             else:
-                t = dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
+                t = parse_instant(v, key)
+        except OutOfRange as e:
+            raise HazardError(key, str(e), 400) from None
         except ValueError:
             raise HazardError(key, f"{key} must be a date YYYY-MM-DD or an ISO 8601 time, got {v[:40]!r}",
                               400) from None
@@ -785,13 +791,22 @@ def _read_rows(path: Path, encoding: str | None) -> list[dict]:
         return rows
     if suffix != ".csv":
         raise ValueError(f"{path}: unsupported file type {suffix!r}; use .csv or .geojson")
-    from gridmap.textio import decode_text
+    from gridmap.textio import csv_dict_reader, csv_problem, decode_text
 
     try:
         text, _ = decode_text(raw, encoding)
     except (UnicodeDecodeError, LookupError):
         raise ValueError(f"{path}: cannot decode as UTF-8 or GBK; give --encoding") from None
-    return list(csv.DictReader(io.StringIO(text)))
+    reader = csv_dict_reader(io.StringIO(text, newline=""))
+    rows, prev = [], 1
+    while True:
+        try:
+            rows.append(next(reader))
+        except StopIteration:
+            return rows
+        except csv.Error as e:
+            raise ValueError(f"{path}: {csv_problem(prev + 1, reader.line_num, e)}") from None
+        prev = reader.line_num
 
 
 def import_file(session: Session, path: str | Path, actor: Actor, *, source: str = "import",

@@ -38,6 +38,8 @@ from gridmap.accounts.actor import SYSTEM, Actor
 from gridmap.db import allocate_ids, bulk_insert, utcnow
 from gridmap.incidents.category_lookup import AmbiguousCategory, CategoryResolver, UnknownCategory
 from gridmap.incidents.models import SOURCES, Case, CaseEvent, Category
+from gridmap.textio import csv_problem, csv_reader
+from gridmap.timebounds import OutOfRange, parse_instant
 
 TIMEZONE = ZoneInfo("Asia/Shanghai")
 REQUIRED = ("external_id", "category", "description")
@@ -141,7 +143,7 @@ def import_cases_csv(session_factory, path, *, source: str = "import", batch: in
     state = {"areas": {}, "last_pos": 0}
     raw, fh = _open(path)
     with raw, fh:
-        reader = csv.reader(fh)
+        reader = csv_reader(fh)
         try:
             header = next(reader)
         except StopIteration:
@@ -166,7 +168,8 @@ def import_cases_csv(session_factory, path, *, source: str = "import", batch: in
                 break
             except (csv.Error, UnicodeDecodeError) as e:
                 rep.rows += 1
-                rep.add_bad(start, f"unreadable row: {e}")
+                rep.add_bad(start, csv_problem(start, reader.line_num, e) if isinstance(e, csv.Error)
+                            else f"unreadable row: {e}")
                 line = reader.line_num
                 continue
             line = reader.line_num
@@ -250,7 +253,10 @@ def import_cases_csv(session_factory, path, *, source: str = "import", batch: in
             reported_at = now
             if ra:
                 try:
-                    t = dt.datetime.fromisoformat(ra.replace("Z", "+00:00").replace("/", "-"))
+                    t = parse_instant(ra.replace("/", "-"), "reported_at")
+                except OutOfRange as e:
+                    rep.add_bad(start, str(e))
+                    continue
                 except ValueError:
                     rep.add_bad(start, f"reported_at {ra[:30]!r} is not an ISO 8601 time (2026-11-29 08:30)")
                     continue

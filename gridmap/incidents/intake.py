@@ -40,6 +40,8 @@ MAX_DESCRIPTION = 5000
 MAX_TITLE = 200
 DEFAULT_SNAP_M = 100.0
 DEFAULT_ADDRESS_MIN_SCORE = 0.8
+#: roles that may not report cases (the report page refused them; now the API does too)
+NON_REPORTING_ROLES = frozenset({"department"})
 #: roles that may place a queued case by hand
 PLACING_ROLES = ("head", "community", "street", "district", "city", "admin")
 #: statuses in which a case may still be (re)placed and re-routed
@@ -400,6 +402,12 @@ def file_after_confirmation(session: Session, case: Case, *, auto_dispatch: bool
 
 # ----------------------------------------------------------------------------- intake
 
+def may_report(actor: Actor) -> bool:
+    """Whether ``actor`` may report (create) cases: everyone but a department (the page and the API
+    ask the same question)."""
+    return actor.role not in NON_REPORTING_ROLES
+
+
 def create_case(session: Session, data: dict, actor: Actor, *, source: str, now: dt.datetime | None = None,
                 auto_dispatch: bool = True) -> Case:
     """Validate, place, route and write one case (in the caller's transaction; not committed).
@@ -413,6 +421,9 @@ def create_case(session: Session, data: dict, actor: Actor, *, source: str, now:
     now = now or utcnow()
     if now.tzinfo is None:
         raise ValueError("create_case needs a timezone-aware 'now'")
+    if not may_report(actor):
+        raise IntakeError("case", f"a {actor.role} may not report cases (a department handles what is "
+                                  "dispatched to it)", 403)
     if not isinstance(data, dict):
         raise IntakeError("body", "the report must be a JSON object", 400)
     if source not in SOURCES:

@@ -78,10 +78,10 @@ from typing import Any, NamedTuple
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, object_session
 
-from gridmap.accounts.actor import Actor
-from gridmap.accounts.scope import case_filter
+from gridmap.accounts.actor import SYSTEM, Actor
+from gridmap.accounts.scope import case_filter, worker_visible
 from gridmap.assign.models import Department, Worker
-from gridmap.db import utcnow
+from gridmap.db import MAX_ID, utcnow
 from gridmap.incidents.categories import effective_limit
 from gridmap.incidents.history import append_event
 from gridmap.assign.calendar import CalendarGap, add_limit
@@ -277,22 +277,24 @@ def _int(data: dict, key: str, what: str) -> int | None:
     v = data.get(key)
     if v is None:
         return None
-    if isinstance(v, int) and not isinstance(v, bool):
+    if isinstance(v, str) and re.fullmatch(r"\s*-?[0-9]{1,19}\s*", v):  # ASCII digits: int("²") fails
+        v = int(v)
+    if isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_ID:
         return v
-    if isinstance(v, str) and re.fullmatch(r"\s*-?\d+\s*", v):
-        return int(v)
-    raise ActionInputError(f"data.{key} ({what}) must be a whole number, got {v!r}")
+    raise ActionInputError(f"data.{key} ({what}) must be a whole number from 1 to {MAX_ID}, got {str(v)[:30]!r}")
 
 
-def _assignee_from_data(session: Session, data: dict, action: str) -> dict[str, Any] | None:
-    """New assignee fields from ``data`` (worker_id, department_id, level, reason), or None."""
+def _assignee_from_data(session: Session, data: dict, action: str, actor: Actor) -> dict[str, Any] | None:
+    """New assignee fields from ``data`` (worker_id, department_id, level, reason), or None.
+
+    A worker outside the actor's scope is answered word for word like an unknown one."""
     wid = _int(data, "worker_id", "the worker's id")
     did = _int(data, "department_id", "the department's id")
     if wid is None and did is None:
         return None
     if wid is not None:
         w = session.get(Worker, wid)
-        if w is None:
+        if w is None or not (actor.is_system or worker_visible(session, actor, wid)):
             raise ActionInputError(f"{action}: no worker with id {wid}")
         if not w.active:
             raise ActionInputError(f"{action}: worker {w.code} {w.name} is not active")
@@ -368,7 +370,7 @@ def _fx_mark_duplicate(session, case, actor, comment, data, now):
     if oid == case.id:
         raise ActionInputError(f"case {case.id} cannot be a duplicate of itself")
     original = session.get(Case, oid)
-    if original is None:
+    if original is None or not _visible(session, original, actor):  # out of scope == unknown: no oracle
         raise ActionInputError(f"mark_duplicate: no case with id {oid}")
     if original.duplicate_of_id == case.id:
         raise ActionInputError(f"case {oid} is already marked a duplicate of case {case.id}")
@@ -376,7 +378,7 @@ def _fx_mark_duplicate(session, case, actor, comment, data, now):
 
 
 def _fx_dispatch(session, case, actor, comment, data, now):
-    new = _assignee_from_data(session, data, "dispatch")
+    new = _assignee_from_data(session, data, "dispatch", actor)
     if new is None:
         if case.assignee_worker_id is None and case.assignee_department_id is None:
             raise TransitionError(f"case {case.id} has no assignee (it is unroutable or was returned): "
@@ -410,8 +412,8 @@ def _fx_return(session, case, actor, comment, data, now):
                             "return_count": values["return_count"]})
 
 
-def _reassign_values(session, case, data, action):
-    new = _assignee_from_data(session, data, action)
+def _reassign_values(session, case, data, action, actor):
+    new = _assignee_from_data(session, data, action, actor)
     if new is None:
         raise ActionInputError(f"{action} needs data.worker_id or data.department_id (the new assignee)")
     if (new["assignee_worker_id"], new["assignee_department_id"]) == (case.assignee_worker_id,
@@ -424,7 +426,7 @@ def _reassign_values(session, case, data, action):
 
 
 def _fx_reassign(session, case, actor, comment, data, now):
-    values, details = _reassign_values(session, case, data, "reassign")
+    values, details = _reassign_values(session, case, data, "reassign", actor)
     return _Effect(values, details)
 
 
@@ -435,7 +437,8 @@ def _fx_escalate(session, case, actor, comment, data, now):
     if not current < level <= MAX_ESCALATION_LEVEL:
         raise ActionInputError(f"escalate: case {case.id} is at level {current}; the new level must be above it "
                                f"and at most {MAX_ESCALATION_LEVEL}, got {level}")
-    new = _assignee_from_data(session, data, "escalate")
+    # escalation sends a case upwards, to someone above the actor's own area: no subtree check
+    new = _assignee_from_data(session, data, "escalate", SYSTEM)
     values: dict[str, Any] = dict(new) if new else {}
     overdue = bool(case.overdue or (case.deadline_at is not None and now > case.deadline_at))
     deadline, details = _deadline(session, case, now)

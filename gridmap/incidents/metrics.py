@@ -70,6 +70,7 @@ from gridmap.assign.models import Department, Worker
 from gridmap.boundaries.models import Area
 from gridmap.incidents.lifecycle import SATISFIED_MIN
 from gridmap.incidents.models import Case, CaseEvent
+from gridmap.timebounds import OutOfRange, check_day
 
 GROUP_BY = ("none", "worker", "cell", "community", "street", "district", "department")
 #: event actions whose ``on_time`` makes a timeliness rate
@@ -134,6 +135,10 @@ def period_bounds(date_from: dt.date, date_to: dt.date, tz: str = "Asia/Shanghai
     for name, d in (("date_from", date_from), ("date_to", date_to)):
         if not isinstance(d, dt.date) or isinstance(d, dt.datetime):
             raise MetricsError(f"{name} must be a date (YYYY-MM-DD), got {d!r}")
+        try:
+            check_day(d, name)
+        except OutOfRange as e:
+            raise MetricsError(str(e)) from None
     if date_to < date_from:
         raise MetricsError(f"the period ends ({date_to}) before it starts ({date_from})")
     if (date_to - date_from).days > MAX_DAYS:

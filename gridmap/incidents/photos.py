@@ -2,7 +2,11 @@
 
 Owns: accepting an upload (size limit ``GRIDMAP_PHOTO_MAX_BYTES``, default 5 MB; type decided by
 the file's magic bytes, JPEG, PNG or WebP only, never by the declared content type or the file
-name), storing it as ``photos/<case_id>/<sha256>.<ext>`` (written to a temporary file and renamed,
+name; then DECODED with Pillow under a pixel limit, ``MAX_PIXELS``, and RE-ENCODED, so what is
+stored and served is an image Pillow drew itself: random bytes after a PNG signature, HTML after a
+JPEG one, a 50,000 × 50,000 px decompression bomb are refused, and EXIF (GPS, camera, owner) and
+every other metadata are dropped; the server's own time and place of the upload are kept in the
+database), storing it as ``photos/<case_id>/<sha256>.<ext>`` (written to a temporary file and renamed,
 so a half-written photo never appears; the same photo twice is stored once), the ``case_photos``
 row with a "photo" history event, and finding a stored photo's file again.
 """
@@ -22,6 +26,11 @@ from gridmap.accounts.actor import Actor
 from gridmap.incidents.models import Case, CasePhoto
 
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
+#: the most pixels a photo may have (a 12 MP phone photo is 4000 × 3000; 40 MP leaves room)
+MAX_PIXELS = 40_000_000
+#: Pillow's format name per accepted type, and the options it is saved with (no metadata)
+_PIL_FORMAT = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
+_SAVE = {"jpeg": {"quality": 90, "optimize": True}, "png": {"optimize": True}, "webp": {"quality": 90}}
 #: (extension, content type) per accepted image type
 TYPES = {"jpeg": ("jpg", "image/jpeg"), "png": ("png", "image/png"), "webp": ("webp", "image/webp")}
 
@@ -45,6 +54,41 @@ def sniff_image(head: bytes) -> str | None:
     if len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "webp"
     return None
+
+
+def reencode_image(data: bytes, kind: str, *, max_pixels: int = MAX_PIXELS) -> bytes:
+    """``data`` decoded by Pillow (it must really be a ``kind`` image of at most ``max_pixels``)
+    and encoded again without any metadata, turned upright by its EXIF orientation. PhotoError
+    (415 unreadable or not that type, 413 too many pixels) otherwise."""
+    import io
+    import warnings
+
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data), formats=[_PIL_FORMAT[kind]])
+            w, h = im.size
+            if w * h > max_pixels:
+                raise PhotoError(f"the photo has {w} × {h} pixels; at most {max_pixels:,} are accepted", 413)
+            im.load()
+            im = ImageOps.exif_transpose(im)
+    except PhotoError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise PhotoError(f"the photo has too many pixels (at most {max_pixels:,})", 413) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
+        raise PhotoError(f"the file starts like a {kind.upper()} image but is not a readable one", 415) from None
+    if kind == "jpeg" and im.mode not in ("RGB", "L", "CMYK"):
+        im = im.convert("RGB")
+    elif kind == "png" and im.mode not in ("RGB", "RGBA", "L", "LA", "P", "I", "1"):
+        im = im.convert("RGBA")
+    elif kind == "webp" and im.mode not in ("RGB", "RGBA"):
+        im = im.convert("RGBA" if "A" in im.mode else "RGB")
+    out = io.BytesIO()
+    im.save(out, format=_PIL_FORMAT[kind], **_SAVE[kind])  # no exif=, icc_profile=, pnginfo=: nothing kept
+    return out.getvalue()
 
 
 def _safe_name(name: str | None) -> str:
@@ -75,6 +119,7 @@ def save_photo(session: Session, case: Case, stream: BinaryIO | bytes, *, filena
     if kind is None:
         raise PhotoError("the file is not a JPEG, PNG or WebP image (checked by its content, not its name "
                          "or declared type)", 415)
+    data = reencode_image(data, kind)
     ext, ctype = TYPES[kind]
     sha = hashlib.sha256(data).hexdigest()
     existing = session.scalar(select(CasePhoto).where(CasePhoto.case_id == case.id, CasePhoto.sha256 == sha))

@@ -25,6 +25,7 @@ from gridmap.db import utcnow
 from gridmap.incidents.categories import KIND_ZH
 from gridmap.incidents.category_lookup import AmbiguousCategory, CategoryResolver, UnknownCategory
 from gridmap.incidents.models import STATUSES, Case, Category
+from gridmap.timebounds import OutOfRange, parse_day, parse_instant
 
 TIMEZONE = ZoneInfo("Asia/Shanghai")
 MAX_PER_PAGE = 200
@@ -80,9 +81,11 @@ def parse_time(value: str, field: str, *, end: bool = False) -> dt.datetime:
     v = str(value).strip()
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", v):
-            d = dt.datetime.combine(dt.date.fromisoformat(v), dt.time(), TIMEZONE)
+            d = dt.datetime.combine(parse_day(v, field), dt.time(), TIMEZONE)
             return (d + dt.timedelta(days=1) if end else d).astimezone(dt.timezone.utc)
-        t = dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
+        t = parse_instant(v, field)
+    except OutOfRange as e:
+        raise QueryError(field, str(e)) from None
     except ValueError:
         raise QueryError(field, f"{field} must be a date (YYYY-MM-DD) or an ISO 8601 time, got {v[:40]!r}") from None
     if t.tzinfo is None:
@@ -301,14 +304,50 @@ def case_dict(case: Case, *, with_history: bool = False, show_personal: bool = F
             out["allowed_actions"] = list(allowed_actions(case, actor))
         except ImportError:  # pragma: no cover - the life cycle is a sibling module
             pass
+    hidden: set[int] = set()
     if with_history:
         from gridmap.incidents.history import event_dict
         from gridmap.incidents.models import CaseEvent
 
         events = session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id)
                                  .order_by(CaseEvent.seq)).all() if session is not None else case.events
-        out["history"] = [event_dict(e) for e in events]
+        if actor is not None and session is not None:
+            hidden = hidden_workers(session, actor, {case.assignee_worker_id, case.handled_by_worker_id}
+                                    | {e.actor_worker_id for e in events})
+        out["history"] = [_redact_event(event_dict(e), hidden) for e in events]
+    elif actor is not None and session is not None:
+        hidden = hidden_workers(session, actor, {case.assignee_worker_id})
+    if case.assignee_worker_id in hidden:
+        # a reporter may read back a case routed to another cell's worker: not who that worker is
+        out["routing"].update(worker=None, reason=None, hidden=True)
     return out
+
+
+def hidden_workers(session: Session, actor: Actor, ids) -> set[int]:
+    """Those of ``ids`` that ``actor`` may not see (nor be told the name of)."""
+    from gridmap.accounts.scope import worker_filter
+
+    ids = {i for i in ids if i is not None}
+    if not ids or actor.role in ("city", "admin", "system"):
+        return set()
+    return ids - set(session.scalars(select(Worker.id).where(Worker.id.in_(ids), worker_filter(session, actor))))
+
+
+_ROUTING_KEYS = ("routing", "reason", "route_reason")
+
+
+def _redact_event(ev: dict, hidden: set[int]) -> dict:
+    if not hidden:
+        return ev
+    if ev.get("actor_worker_id") in hidden:
+        ev.update(actor=None, actor_worker_id=None, actor_hidden=True)
+    data = ev.get("data")
+    if isinstance(data, dict):
+        names_hidden = any(v in hidden for k, v in data.items() if k.endswith("worker_id")) or (
+            isinstance(data.get("routing"), dict) and data["routing"].get("worker_id") in hidden)
+        if names_hidden:
+            ev["data"] = {k: v for k, v in data.items() if k not in _ROUTING_KEYS and not k.endswith("worker_id")}
+    return ev
 
 
 def case_dicts(session: Session, cases, actor: Actor) -> list[dict]:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,7 +37,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gridmap.accounts.actor import Actor
-from gridmap.boundaries.models import KINDS
+from gridmap.boundaries.models import KINDS, Area
 from gridmap.boundaries.service import load_level
 from gridmap.config import setting
 from gridmap.geo import measure
@@ -44,12 +45,21 @@ from gridmap.geo.shapes import as_multi, metric_epsg
 from gridmap.registry.models import Address
 from gridmap.registry.service import household_points as registered_household_points
 from gridmap.registry.service import households_by_cell, population_by_cell
-from gridmap.redraw.models import DEFAULT_TARGET_HOUSEHOLDS
+from gridmap.redraw.models import DEFAULT_TARGET_HOUSEHOLDS, DRAFT_ROLES
 from gridmap.redraw.operations import replace_cells
-from gridmap.redraw.problems import DraftError, DraftNotFound
+from gridmap.redraw.problems import DraftError, DraftNotFound, DraftPermissionError
 from gridmap.redraw.state import DraftState
+from gridmap.redraw.workflow import editable_area_ids
 
 UNITS_PER_CELL = 40
+#: the most cells one proposal may cut a community into: the optimiser's cost grows with the number
+#: of units (40 a cell); propose=1000 ran for 105 s before this cap
+MAX_PROPOSE_CELLS = 60
+#: wall-clock budget of one proposal: after it, no further attempt is started (the best so far is kept)
+TIME_BUDGET_S = 15.0
+#: the largest target band value and seed taken from outside
+MAX_TARGET = 10**6
+MAX_SEED = 2**31 - 1
 
 
 class BalanceError(DraftError):
@@ -85,8 +95,8 @@ def balance_report(session: Session, *, community: str | None = None, street: st
     cells); other cells are reported with status "not_applicable" and never warned about."""
 
     lo, hi = int(target[0]), int(target[1])
-    if lo <= 0 or hi < lo:
-        raise BalanceError(f"the target band must be 0 < min ≤ max, got {lo}–{hi}")
+    if lo <= 0 or hi < lo or hi > MAX_TARGET:
+        raise BalanceError(f"the target band must be 0 < min ≤ max ≤ {MAX_TARGET}, got {lo}–{hi}")
     kinds = parse_band_kinds(setting("BALANCE_KINDS") if applies_to is None else applies_to)
     community_kind = dict(zip(*[load_level(session, "community")[c] for c in ("code", "kind")]))
 
@@ -445,8 +455,12 @@ class Proposal:
 def propose_partition(geom, points: np.ndarray, n: int, *, total_households: int | None = None, seed: int = 0,
                       tries: int = 24, community: str = "") -> Proposal:
     """Cut ``geom`` (a community, lon/lat) into ``n`` contiguous cells balanced on ``points``."""
-    if n < 1:
-        raise BalanceError("the number of cells must be at least 1")
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_PROPOSE_CELLS:
+        raise BalanceError(f"the number of cells must be a whole number from 1 to {MAX_PROPOSE_CELLS}, "
+                           f"got {str(n)[:30]}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise BalanceError(f"the seed must be a whole number from 0 to {MAX_SEED}")
+    started = time.monotonic()
     geom = as_multi(geom)
     units = _units(geom, max(UNITS_PER_CELL * n, 60))
     if len(units) < n:
@@ -481,7 +495,7 @@ def propose_partition(geom, points: np.ndarray, n: int, *, total_households: int
         dev = float(np.max(np.abs(sums - total / n)) / max(total / n, 1e-9))
         if best is None or dev < best[0]:
             best = (dev, label)
-        if dev < 0.05:
+        if dev < 0.05 or time.monotonic() - started > TIME_BUDGET_S:
             break
     label = best[1]
     parts = []
@@ -532,6 +546,23 @@ def propose_for_community(session: Session, community: str, n: int | None = None
     prop = propose_partition(comm.geom, xy, n, total_households=total, seed=seed, community=community)
     prop.points_origin = origin
     return prop
+
+
+def require_advisor_access(session: Session, actor: Actor, *, community: str | None = None,
+                           street: str | None = None) -> None:
+    """The balance report and the proposals are for users who may draft (street and above), about
+    areas they may redraw: another role gets ``DraftPermissionError`` (403); an area outside their
+    subtree ``DraftNotFound`` (404), word for word the answer for an unknown code."""
+    if actor.role not in DRAFT_ROLES:
+        raise DraftPermissionError(f"a {actor.role} may not use the balance advisor "
+                                   f"(allowed: {', '.join(DRAFT_ROLES)})")
+    allowed = editable_area_ids(session, actor)
+    for code, level in ((community, "community"), (street, "street")):
+        if not code:
+            continue
+        aid = session.scalar(select(Area.id).where(Area.code == code, Area.level == level))
+        if aid is None or (allowed is not None and aid not in allowed):
+            raise DraftNotFound(f"no {level} with code {code}")
 
 
 def proposal_to_draft(session: Session, actor: Actor, community: str, proposal: Proposal, *,

@@ -1,7 +1,9 @@
 """The differences between the boundaries at two moments.
 
 Owns: :func:`diff`: areas created, changed (with area change) and retired between two times, per
-level, read from the geometry versions (``valid_from`` / ``valid_to``).
+level, read from the geometry versions (``valid_from`` / ``valid_to``). Asked for an ``actor`` (the
+API), it answers only users who may draft (street and above) and only about the areas they may
+redraw (their subtree) and the drafts that touched them; the CLI asks without an actor: everything.
 """
 from __future__ import annotations
 
@@ -10,16 +12,28 @@ import datetime as dt
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from gridmap.accounts.actor import Actor
 from gridmap.boundaries.models import Area, AreaGeometry
-from gridmap.redraw.models import BoundaryDraft
-from gridmap.redraw.problems import DraftError
+from gridmap.redraw.models import DRAFT_ROLES, BoundaryDraft, BoundaryDraftArea
+from gridmap.redraw.problems import DraftError, DraftPermissionError
+from gridmap.redraw.workflow import editable_area_ids
 
 
-def diff(session: Session, at_a: dt.datetime, at_b: dt.datetime, *, level: str | None = None) -> dict:
-    """Areas created, changed and retired between two moments, with area deltas (m²)."""
+def diff(session: Session, at_a: dt.datetime, at_b: dt.datetime, *, level: str | None = None,
+         actor: Actor | None = None) -> dict:
+    """Areas created, changed and retired between two moments, with area deltas (m²); with an
+    ``actor``, within what that actor may redraw (another role: ``DraftPermissionError``)."""
     for name, t in (("from", at_a), ("to", at_b)):
         if t is None or t.tzinfo is None:
             raise DraftError(f"'{name}' must be a timezone-aware moment")
+    within: set[int] | None = None
+    if actor is not None:
+        if actor.role not in DRAFT_ROLES:
+            raise DraftPermissionError(f"a {actor.role} may not see boundary changes "
+                                       f"(allowed: {', '.join(DRAFT_ROLES)})")
+        within = editable_area_ids(session, actor)
+        if within is not None and not within:
+            within = {-1}
 
     def at(t):
         rows = session.execute(
@@ -27,7 +41,8 @@ def diff(session: Session, at_a: dt.datetime, at_b: dt.datetime, *, level: str |
                    AreaGeometry.area_m2)
             .join(AreaGeometry, AreaGeometry.area_id == Area.id)
             .where(AreaGeometry.valid_from <= t, or_(AreaGeometry.valid_to.is_(None), AreaGeometry.valid_to > t),
-                   *([Area.level == level] if level else []))).all()
+                   *([Area.level == level] if level else []),
+                   *([Area.id.in_(within)] if within is not None else []))).all()
         return {r[0]: r for r in rows}
 
     a, b = at(at_a), at(at_b)
@@ -52,6 +67,10 @@ def diff(session: Session, at_a: dt.datetime, at_b: dt.datetime, *, level: str |
                          select(BoundaryDraft.id, BoundaryDraft.title, BoundaryDraft.published_at,
                                 BoundaryDraft.published_by, BoundaryDraft.reason)
                          .where(BoundaryDraft.status == "published", BoundaryDraft.published_at > lo,
-                                BoundaryDraft.published_at <= hi).order_by(BoundaryDraft.published_at))]
+                                BoundaryDraft.published_at <= hi,
+                                *([BoundaryDraft.id.in_(select(BoundaryDraftArea.draft_id)
+                                                        .where(BoundaryDraftArea.area_id.in_(within)))]
+                                  if within is not None else []))
+                         .order_by(BoundaryDraft.published_at))]
     out["summary"] = {k: len(out[k]) for k in ("created", "changed", "retired")}
     return out

@@ -147,9 +147,14 @@ def read_features(source: Any, *, crs=None, code_field=None, name_field=None) ->
                         "geometry": f.geometry})
         return out
     out = []
-    for f in source:
+    for i, f in enumerate(source):
         g = f.get("geometry")
-        out.append({**f, "geometry": parse_geometry(g) if g is not None and not isinstance(g, shapely.Geometry) else g})
+        g = parse_geometry(g, f"feature {i}") if g is not None and not isinstance(g, shapely.Geometry) else g
+        if g is not None:
+            if g.is_empty:
+                raise RedrawError(f"feature {i}: the geometry is empty")
+            _check_lonlat(g, f"feature {i}")  # NaN, swapped axes, 1e300: refused here, not deep in GEOS
+        out.append({**f, "geometry": g})
     if not out:
         raise RedrawError("the source holds no cells")
     return out

@@ -132,7 +132,8 @@ class Editor:
                                          .where(BoundaryDraftArea.code.like(f"{prefix}%"))))
         used |= {c for c in self.state.recs if c.startswith(prefix)} | self._allocated
         if level == "cell":
-            seqs = [int(c[len(prefix):]) for c in used if c[len(prefix):].isdigit()]
+            # ASCII digits only: str.isdigit accepts "²", which int() refuses (a 500 on the next new cell)
+            seqs = [int(c[len(prefix):]) for c in used if _ascii_digits(c[len(prefix):])]
             k = max(seqs, default=0) + 1
             while True:
                 try:
@@ -274,3 +275,7 @@ def common_options(tolerance_m, code_format, draft_id, title, expected_version):
 
 def to_metric_array(geoms, epsg):
     return measure.to_metric(np.array(geoms, dtype=object), epsg)
+
+
+def _ascii_digits(s: str) -> bool:
+    return s.isascii() and s.isdigit()

@@ -217,7 +217,9 @@ def ledger(kind: str):
         name = f"{ledgers[0].area.code}-{kind}-{ledgers[0].period.date_from}-{ledgers[0].period.date_to}.{fmt}"
         _audit_ledger(session, kind, ledgers[0], fmt)
         if fmt == "html":
-            return current_app.response_class(render_html(session, ledgers), mimetype="text/html")
+            from gridmap.web.views.base import add_nonce  # the ledger's own <style> runs under the CSP
+
+            return current_app.response_class(str(add_nonce(render_html(session, ledgers))), mimetype="text/html")
         buf = io.BytesIO()
         if fmt == "xlsx":
             write_xlsx(ledgers, buf)

@@ -30,7 +30,7 @@ import datetime as dt
 from flask import Blueprint, current_app, jsonify, request
 
 from gridmap import get_session, redraw
-from gridmap.db import utcnow
+from gridmap.db import MAX_ID, utcnow
 from gridmap.redraw import balance
 from gridmap.redraw.balance import balance_report, propose_for_community
 from gridmap.redraw.checks import check_state
@@ -49,18 +49,16 @@ from gridmap.redraw.workflow import (
     visible_draft,
 )
 from gridmap.web.auth import current_actor, login_required
+from gridmap.timebounds import OutOfRange, parse_instant
 from gridmap.web.errors import APIError
+from gridmap.web.jsonbody import json_body
+from gridmap.web.params import int_arg
 
 bp = Blueprint("boundaries_api", __name__, url_prefix="/api/v1/boundaries")
 
 
 def _body() -> dict:
-    if not request.data:
-        raise APIError("the request body is empty: send a JSON object", 400)
-    data = request.get_json(silent=True, force=True)
-    if not isinstance(data, dict):
-        raise APIError("the request body must be a JSON object", 400)
-    return data
+    return json_body()
 
 
 def _opts() -> dict:
@@ -93,17 +91,31 @@ def _int(data: dict, name: str) -> int | None:
     v = data.get(name)
     if v is None:
         return None
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise APIError(f"field {name!r} must be a whole number", 400, field=name)
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_ID:
+        raise APIError(f"field {name!r} must be a whole number from 0 to {MAX_ID}", 400, field=name)
     return v
 
 
 def _features(fc) -> list[dict]:
     if not isinstance(fc, dict) or fc.get("type") != "FeatureCollection":
         raise APIError("field 'features' must be a GeoJSON FeatureCollection", 400, field="features")
+    feats = fc.get("features")
+    if not isinstance(feats, list):
+        raise APIError("field 'features' must be a FeatureCollection with a list of features", 400, field="features")
     out = []
-    for f in fc.get("features") or []:
+    for i, f in enumerate(feats):
+        if not isinstance(f, dict) or f.get("type") != "Feature":
+            raise APIError(f"features[{i}] is not a GeoJSON Feature", 400, field=f"features[{i}]")
         props = f.get("properties") or {}
+        if not isinstance(props, dict):
+            raise APIError(f"features[{i}].properties must be an object", 400, field=f"features[{i}].properties")
+        if not isinstance(f.get("geometry"), (dict, str)):
+            raise APIError(f"features[{i}] has no geometry", 400, field=f"features[{i}].geometry")
+        for key in ("households", "population"):
+            v = props.get(key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 10**7):
+                raise APIError(f"features[{i}].properties.{key} must be a whole number from 0 to 10000000",
+                               400, field=f"features[{i}].properties.{key}")
         out.append({"code": props.get("code"), "name": props.get("name"), "kind": props.get("kind"),
                     "households": props.get("households"), "population": props.get("population"),
                     "geometry": f.get("geometry")})
@@ -147,6 +159,7 @@ def _run(session, actor, op: str, data: dict):
                                     match_by_overlap=bool(data.get("match_by_overlap")), **kw)
     if op == "balance":
         comm = _req(data, "community")
+        balance.require_advisor_access(session, actor, community=comm)  # before the optimiser runs
         prop = balance.propose_for_community(session, comm, _int(data, "n"), seed=_int(data, "seed") or 0,
                                              target=_band(data))
         return balance.proposal_to_draft(session, actor, comm, prop, draft_id=kw["draft_id"], **_opts())
@@ -161,9 +174,12 @@ def _band(src) -> tuple[int, int]:
     hi = get("target_max") if get("target_max") not in (None, "") else current_app.config.get("GRIDMAP_BALANCE_MAX",
                                                                                             500)
     try:
-        return int(lo), int(hi)
+        lo, hi = int(lo), int(hi)
     except (TypeError, ValueError):
-        raise APIError("target_min and target_max must be whole numbers", 400) from None
+        raise APIError("target_min and target_max must be whole numbers", 400, field="target_min") from None
+    if not (1 <= lo <= balance.MAX_TARGET and 1 <= hi <= balance.MAX_TARGET):
+        raise APIError(f"target_min and target_max must be from 1 to {balance.MAX_TARGET}", 400, field="target_min")
+    return lo, hi
 
 
 def _detail(session, d, *, impact: bool = True) -> dict:
@@ -250,7 +266,7 @@ def _transition(draft_id: int, fn, **kw):
 @login_required
 def submit(draft_id: int):
 
-    data = request.get_json(silent=True, force=True) or {}
+    data = json_body(required=False)
     return _transition(draft_id, submit_draft, expected_version=_int(data, "version"))
 
 
@@ -282,7 +298,9 @@ def _moment(name: str, default=None) -> dt.datetime:
             return default
         raise APIError(f"missing parameter {name!r} (YYYY-MM-DD or an ISO time)", 400, field=name)
     try:
-        t = dt.datetime.fromisoformat(raw)
+        t = parse_instant(raw, name)
+    except OutOfRange as e:
+        raise APIError(str(e), 400, field=name) from None
     except ValueError:
         raise APIError(f"parameter {name!r}: {raw[:40]!r} is not a date (YYYY-MM-DD) or ISO time", 400,
                        field=name) from None
@@ -299,7 +317,8 @@ def diff_view():
     if level and level not in ("district", "street", "community", "cell"):
         raise APIError("level must be district, street, community or cell", 400, field="level")
     try:
-        return jsonify(diff(get_session(), _moment("from"), _moment("to", utcnow()), level=level))
+        return jsonify(diff(get_session(), _moment("from"), _moment("to", utcnow()), level=level,
+                            actor=current_actor()))
     except DraftError as e:
         raise _api_error(e) from None
 
@@ -312,17 +331,18 @@ def balance_view():
     street = request.args.get("street") or None
     if not community and not street:
         raise APIError("give 'community' (or 'street')", 400, field="community")
-    band = _band(request.args)
     s = get_session()
     try:
+        balance.require_advisor_access(s, current_actor(), community=community, street=street)
+    except DraftError as e:
+        raise _api_error(e) from None
+    band = _band(request.args)
+    # bounded before anything runs: the optimiser's cost grows with the number of cells
+    n_cells = int_arg("propose", None, 0, balance.MAX_PROPOSE_CELLS)
+    seed = int_arg("seed", 0, 0, balance.MAX_SEED)
+    try:
         out = balance_report(s, community=community, street=street, target=band)
-        n = request.args.get("propose")
-        if n not in (None, "") and community:
-            try:
-                n_cells = int(n)
-                seed = int(request.args.get("seed") or 0)
-            except ValueError:
-                raise APIError("propose and seed must be whole numbers", 400) from None
+        if n_cells is not None and community:
             out["proposal"] = propose_for_community(s, community, n_cells or None, seed=seed, target=band).as_dict()
     except DraftError as e:
         raise _api_error(e) from None

@@ -28,26 +28,13 @@ from gridmap import get_session
 from gridmap.web.auth import current_actor, login_required
 from gridmap.web.errors import APIError
 from gridmap.web.idempotency import idempotent
+from gridmap.web.jsonbody import json_body
 from gridmap.web.params import int_arg as _int_arg
 
 bp = Blueprint("cases_api", __name__, url_prefix="/api/v1")
 
 #: sources an API client may claim (open311 and import have their own doors)
 API_SOURCES = ("patrol", "resident", "hotline", "video", "upper", "department")
-
-
-def json_body() -> dict:
-    """The request's JSON object; 400 for anything else."""
-    if not request.data:
-        raise APIError("the request body is empty: send a JSON object", 400)
-    data = request.get_json(silent=True, force=True)
-    if data is None:
-        raise APIError("the request body is not valid JSON", 400)
-    if not isinstance(data, dict):
-        raise APIError("the request body must be a JSON object", 400)
-    return data
-
-
 
 
 def _default_source(actor) -> str:

@@ -32,25 +32,16 @@ from flask import Blueprint, jsonify, request
 from sqlalchemy import func, select
 
 from gridmap import get_session
+from gridmap.db import MAX_ID
 from gridmap.web.auth import current_actor, login_required
 from gridmap.web.errors import APIError
+from gridmap.web.jsonbody import json_body
 from gridmap.web.params import int_arg as _int_arg
 
 bp = Blueprint("hazards_api", __name__, url_prefix="/api/v1/hazards")
 
 DEFAULT_GEO = 2000
 MAX_GEO = 5000
-
-
-def _json_body() -> dict:
-    if not request.data:
-        return {}
-    data = request.get_json(silent=True, force=True)
-    if not isinstance(data, dict):
-        raise APIError("the request body must be a JSON object", 400)
-    return data
-
-
 
 
 def _fail(session, e):
@@ -91,7 +82,7 @@ def create():
 
     session = get_session()
     actor = current_actor()
-    data = _json_body()
+    data = json_body(required=False)
     if not data:
         raise APIError("the request body is empty: send a JSON object", 400)
     try:
@@ -125,7 +116,7 @@ def action(hazard_id: int, action: str):
     from gridmap.hazards.service import HazardError, apply_action
 
     session = get_session()
-    body = _json_body()
+    body = json_body(required=False)
     data = body.get("data") if isinstance(body.get("data"), dict) else {}
     if "passed" in body:
         data["passed"] = body["passed"]
@@ -155,7 +146,7 @@ def manage(hazard_id: int, action: str):
     from gridmap.hazards.service import HazardError
 
     session = get_session()
-    body = _json_body()
+    body = json_body(required=False)
     version = _version(body)
     try:
         if action == "assign":
@@ -212,9 +203,9 @@ def link(hazard_id: int):
     from gridmap.hazards.service import HazardError, link_case
 
     session = get_session()
-    body = _json_body()
+    body = json_body(required=False)
     cid = body.get("case_id")
-    if isinstance(cid, bool) or not isinstance(cid, int):
+    if isinstance(cid, bool) or not isinstance(cid, int) or not 1 <= cid <= MAX_ID:
         raise APIError("case_id must be a case id (a whole number)", 400, field="case_id")
     try:
         link_case(session, hazard_id, cid, current_actor(), relation=str(body.get("relation") or "related")[:20])
@@ -231,7 +222,7 @@ def schedule(hazard_id: int):
     from gridmap.hazards.service import HazardError
 
     session = get_session()
-    body = _json_body()
+    body = json_body(required=False)
     try:
         s = create_schedule(session, current_actor(), hazard_id=hazard_id, interval_days=body.get("interval_days"),
                             start_date=body.get("start_date"), end_date=body.get("end_date"),
@@ -290,7 +281,7 @@ def task_done(task_id: int):
     from gridmap.hazards.service import HazardError
 
     session = get_session()
-    body = _json_body()
+    body = json_body(required=False)
     try:
         t = complete_task(session, task_id, current_actor(), result=str(body.get("result") or ""),
                           note=body.get("note"))

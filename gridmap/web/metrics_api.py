@@ -14,6 +14,7 @@ from gridmap import get_session
 from gridmap.accounts.scope import case_filter
 from gridmap.incidents.metrics import GROUP_BY, MetricsError, compute_metrics, definitions
 from gridmap.web.auth import current_actor, login_required
+from gridmap.timebounds import OutOfRange, parse_day
 from gridmap.web.errors import APIError
 
 bp = Blueprint("metrics_api", __name__, url_prefix="/api/v1")
@@ -27,7 +28,9 @@ def _date_arg(name: str) -> dt.date | None:
     if not raw:
         return None
     try:
-        return dt.date.fromisoformat(raw)
+        return parse_day(raw, name)
+    except OutOfRange as e:
+        raise APIError(str(e), field=name) from None
     except ValueError:
         raise APIError(f"parameter {name!r} must be a date YYYY-MM-DD, got {raw[:40]!r}") from None
 

@@ -24,6 +24,7 @@ from sqlalchemy import select
 
 from gridmap import get_session
 from gridmap.db import utcnow
+from gridmap.web.params import is_id_text
 
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
 
@@ -252,7 +253,7 @@ def request_json(rid: str):
 
     actor = _actor()
     session = get_session()
-    cond = Case.number == rid if not rid.isdigit() else Case.id == int(rid)
+    cond = Case.id == int(rid) if is_id_text(rid) else Case.number == rid[:40]
     case = session.scalar(select(Case).where(cond, case_filter(session, actor)))
     if case is None:
         raise Open311Error(404, f"no service request {rid}")

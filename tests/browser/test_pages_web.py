@@ -1,6 +1,6 @@
 """The web app in Chromium on the live server (test city, both backends), with the network closed:
 every role logs in through the form and lands on its page, the maps draw their layers, a worker
-reports a case by tapping the map and sees it routed to them, another cell's case is 403, user
+reports a case by tapping the map and sees it routed to them, another cell's case is 404 (like a missing one), user
 text stays text in the case page, the list and the map popup, the centre's filters and card, the
 editor's preview, no Content-Security-Policy violation and no request to another host (the
 ``gm_page`` fixture fails the test for that)."""
@@ -133,10 +133,10 @@ def test_report_with_geolocation(gm_page, ids):
 
 
 # ============================================================================ scope and escaping
-def test_worker_opening_another_cells_case_gets_403(gm_page, ids):
+def test_worker_opening_another_cells_case_gets_404(gm_page, ids):
     login(gm_page, "w1")
     resp = gm_page.goto(f"/cases/{ids['other']}")
-    assert resp.status == 403
+    assert resp.status == 404
     assert "东街道的事件" not in gm_page.page.content()
     assert gm_page.goto("/cases/987654").status == 404
 

@@ -1,10 +1,11 @@
 """What every page shares: the ``pages`` blueprint, the login and role checks, scope checks that
-answer 403 (outside the user's scope) or 404 (no such thing), the Content-Security-Policy with its
-per-request nonce, and the helper that puts a folium map into a page.
+answer 404 both for no such thing and for a thing outside the user's scope, the
+Content-Security-Policy with its per-request nonce, and the helper that puts a folium map into a page.
 
 Scope rules come from ``gridmap.accounts.scope``; nothing here decides who may see a case beyond
-asking it. A page is not an API: it answers 403 for something that exists but is not yours (the
-issue asks for it), while the JSON API answers 404 so ids cannot be probed.
+asking it. Pages answer like the JSON API: an existing case or area that is not yours is a 404,
+word for word the answer for a missing one, so ids and codes cannot be probed. A page the user's
+role may not open at all (the centre for a grid worker) is a 403.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from sqlalchemy import select
 from gridmap import get_session
 from gridmap.accounts.actor import Actor
 from gridmap.boundaries.models import Area
+from gridmap.db import MAX_ID
 from gridmap.incidents.models import Case
 from gridmap.web.auth import current_actor, current_user
 
@@ -37,6 +39,7 @@ WORKER_ROLES = ("worker", "head")
 CLOSED_STATUSES = ("rejected", "closed", "evaluated")
 RUNNING_STATUSES = ("dispatched", "in_progress")
 AREA_CODE_RE = re.compile(r"^[0-9A-Za-z_-]{1,32}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]|%[01][0-9a-f]|%7f", re.I)
 
 
 # ----------------------------------------------------------------------------- login and roles
@@ -45,6 +48,8 @@ def safe_next(target: str | None) -> str | None:
     if not target or not isinstance(target, str) or len(target) > 500:
         return None
     if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    if _CONTROL.search(target):  # CR/LF (raw or %-encoded) would split the Location header
         return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc:
@@ -104,7 +109,7 @@ def landing_url(user) -> str:
     return url_for("pages.cases")
 
 
-# ----------------------------------------------------------------------------- scope: 403 / 404
+# ----------------------------------------------------------------------------- scope: 404
 def ancestors(session, area: Area) -> list[Area]:
     out, a, seen = [], area.parent, set()
     while a is not None and a.id not in seen:
@@ -136,14 +141,14 @@ def may_see_area(session, act: Actor, area: Area) -> bool:
 
 
 def area_or_abort(session, act: Actor, code: str) -> Area:
-    """The area with this code: 404 when the code is malformed or unknown, 403 outside the scope."""
+    """The area with this code: 404 when the code is malformed, unknown or outside the scope."""
     if not code or not AREA_CODE_RE.match(code):
         abort(404)
     area = session.scalar(select(Area).where(Area.code == code))
     if area is None:
         abort(404)
     if not may_see_area(session, act, area):
-        abort(403)
+        abort(404)
     return area
 
 
@@ -156,14 +161,14 @@ def may_see_case(session, act: Actor, case: Case) -> bool:
 
 
 def case_or_abort(session, act: Actor, case_id: int) -> Case:
-    """The case: 404 when there is none, 403 when it is outside the user's scope."""
-    if not isinstance(case_id, int) or case_id < 1 or case_id > 2**31 - 1:
+    """The case: 404 when there is none or it is outside the user's scope (the same answer)."""
+    if not isinstance(case_id, int) or case_id < 1 or case_id > MAX_ID:
         abort(404)
     case = session.get(Case, case_id)
     if case is None:
         abort(404)
     if not may_see_case(session, act, case):
-        abort(403)
+        abort(404)
     return case
 
 
@@ -231,17 +236,6 @@ def url_of_rule(path: str, method: str = "GET") -> bool:
         return True
     except Exception:  # noqa: BLE001 - NotFound / MethodNotAllowed / RequestRedirect
         return False
-
-
-@bp.after_request
-def _security_headers(resp):
-    resp.headers.setdefault("Content-Security-Policy", content_security_policy())
-    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-    resp.headers.setdefault("Referrer-Policy", "same-origin")
-    resp.headers.setdefault("X-Frame-Options", "DENY")
-    if resp.mimetype == "text/html":
-        resp.headers.setdefault("Cache-Control", "private, no-store")
-    return resp
 
 
 def get_db():

@@ -1,7 +1,7 @@
 """Case pages: the list (``/cases``), one case (``/cases/<id>``) with its actions as forms, its
 photos, and reporting a new case (``/report``).
 
-A case outside the user's scope answers 403, an unknown id 404. The description and every other
+A case outside the user's scope answers 404, exactly like an unknown id. The description and every other
 user text are rendered as text (Jinja autoescape). Actions go through
 ``incidents.lifecycle.apply_action`` with the version the user saw, so a concurrent change is
 reported instead of overwritten; a photo sent with an action is stored in the same transaction.
@@ -309,13 +309,13 @@ def _report_page(session, act, form, error=None, status=200):
 @bp.route("/report", methods=["GET", "POST"])
 @login_page_required
 def report():
-    from gridmap.incidents.intake import IntakeError, create_case
+    from gridmap.incidents.intake import IntakeError, create_case, may_report
     from gridmap.incidents.photos import PhotoError, save_photo
     from gridmap.web.forms import ReportForm
 
     session = get_db()
     act = actor()
-    if act.role == "department":
+    if not may_report(act):
         abort(403)
     if request.content_length and request.content_length > MAX_UPLOAD:
         abort(413)
