@@ -97,7 +97,7 @@ def _pick_cell(sm):
 
 
 def bench_local_edit(sm) -> None:
-    from gridmap.boundaries import drafts, redraw
+    from gridmap import redraw
 
     code, g = _pick_cell(sm)
     c = g.centroid
@@ -109,10 +109,10 @@ def bench_local_edit(sm) -> None:
             t = time.perf_counter()
             d = redraw.split_cell(s, ADMIN, code, line)
             times.append(time.perf_counter() - t)
-            state = drafts.DraftState(s, d)
+            state = redraw.DraftState(s, d)
             state.preload()
             t = time.perf_counter()
-            problems = drafts.check_state(state)
+            problems = redraw.check_state(state)
             checks.append(time.perf_counter() - t)
             errs = [p for p in problems if p.severity == "error"]
             s.rollback()
@@ -125,8 +125,8 @@ def bench_local_edit(sm) -> None:
 
 def bench_publish(sm, n_cases: int) -> None:
     from gridmap.assign.models import Responsibility, Worker
-    from gridmap.boundaries import drafts, redraw
-    from gridmap.boundaries.drafts import DraftState
+    from gridmap import redraw
+    from gridmap.redraw.state import DraftState
     from gridmap.boundaries.models import Area
     from gridmap.boundaries.service import load_level
     from gridmap.incidents.models import Case, CaseEvent, Category
@@ -149,7 +149,7 @@ def bench_publish(sm, n_cases: int) -> None:
         if src is not None:
             break
     rng = np.random.default_rng(1)
-    from gridmap.boundaries.balance import synthetic_points
+    from gridmap.redraw.balance import synthetic_points
 
     xy = synthetic_points(src.geometry, n_cases, rng)
     with transaction(sm) as s:
@@ -195,17 +195,17 @@ def bench_publish(sm, n_cases: int) -> None:
         d = redraw.retire_community(s, ADMIN, src["code"], into["code"])
         t_op = time.perf_counter() - t
         did = d.id
-        errs = [p.message for p in drafts.draft_problems(d) if p.severity == "error"]
+        errs = [p.message for p in redraw.draft_problems(d) if p.severity == "error"]
     if errs:
         print(f"  publish: the draft has errors, not published: {errs[:3]}")
         return
     with sm() as s:
         t = time.perf_counter()
-        imp = drafts.draft_impact(s, drafts.load_draft(s, did), state=DraftState(s, drafts.load_draft(s, did)))
+        imp = redraw.draft_impact(s, redraw.load_draft(s, did), state=DraftState(s, redraw.load_draft(s, did)))
         t_imp = time.perf_counter() - t
     t = time.perf_counter()
     with transaction(sm) as s:
-        rep = drafts.publish_draft(s, did, ADMIN, reason="bench")
+        rep = redraw.publish_draft(s, did, ADMIN, reason="bench")
     t_pub = time.perf_counter() - t
     with sm() as s:
         n_ev = s.scalar(select(func.count()).select_from(CaseEvent).where(CaseEvent.action == "reroute"))

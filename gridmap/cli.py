@@ -74,7 +74,7 @@ def register_commands(app) -> None:
     from gridmap.analysis.cli import analysis_group, ledger_cmd
     from gridmap.assign.cli import calendar_group, escalate_cmd, workers_group
     from gridmap.boundaries.cli import boundaries_group, geocode_cmd, locate_cmd
-    from gridmap.boundaries.cli_redraw import boundaries_redraw_commands
+    from gridmap.redraw.cli import boundaries_redraw_commands
     from gridmap.hazards.cli import hazards_group
     from gridmap.incidents.cli_cases import cases_group
     from gridmap.incidents.cli_categories import categories_group

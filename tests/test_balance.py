@@ -6,7 +6,8 @@ import pytest
 import shapely
 
 from gridmap.accounts.actor import Actor
-from gridmap.boundaries import balance, drafts
+from gridmap import redraw
+from gridmap.redraw import balance
 from gridmap.boundaries.service import check_stored, counts, load_level
 from gridmap.db import transaction
 
@@ -63,7 +64,7 @@ def test_report_lists_outliers(sessionmaker, loaded_city):
             f"{NW}001": "low", f"{NW}002": "ok", f"{NW}003": "ok", f"{NW}004": "high"}
         assert [c["code"] for c in rep["outliers"]][0] == f"{NW}001"
         assert balance.balance_report(s, street="330999001")["summary"]["cells"] == 8
-        with pytest.raises(drafts.DraftNotFound):
+        with pytest.raises(redraw.DraftNotFound):
             balance.balance_report(s, community="330999009009")
         with pytest.raises(balance.BalanceError):
             balance.balance_report(s, community=NW, target=(500, 300))
@@ -78,11 +79,11 @@ def test_proposal_becomes_a_draft_then_publishes(sessionmaker, loaded_city):
         d = balance.proposal_to_draft(s, ADMIN, NW, p)
         did = d.id
         assert d.status == "draft" and "balance" in d.title
-        assert not [x for x in drafts.draft_problems(d) if x.severity == "error"]
-        rows = {a.code: a for a in drafts.draft_areas(s, did)}
+        assert not [x for x in redraw.draft_problems(d) if x.severity == "error"]
+        rows = {a.code: a for a in redraw.draft_areas(s, did)}
         assert sum(1 for a in rows.values() if a.parent_code == NW and a.action == "retire") == 1
     with transaction(sessionmaker) as s:
-        drafts.publish_draft(s, did, ADMIN, reason="balance")
+        redraw.publish_draft(s, did, ADMIN, reason="balance")
     with sessionmaker() as s:
         assert not [x for x in check_stored(s) if x.severity == "error"]
         cells = load_level(s, "cell")

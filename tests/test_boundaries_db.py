@@ -154,7 +154,7 @@ def test_check_stored_finds_a_gap(sessionmaker, loaded_city, engine):
 
 
 def test_export_round_trip(sessionmaker, loaded_city, tmp_path):
-    from gridmap.boundaries.io import write_boundary_file
+    from gridmap.boundaries.export import write_boundary_file
 
     with sessionmaker() as s:
         gdf = load_level(s, "cell")

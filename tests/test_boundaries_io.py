@@ -20,8 +20,8 @@ from gridmap.boundaries.io import (
     Problem,
     detect_dbf_encoding,
     read_boundary_file,
-    write_boundary_file,
 )
+from gridmap.boundaries.export import write_boundary_file
 from gridmap.geo import coords, measure
 from tests.fixtures_boundaries import (
     ZHOUSHAN,

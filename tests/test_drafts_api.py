@@ -9,7 +9,7 @@ import pytest
 import shapely
 from sqlalchemy import select
 
-from gridmap.boundaries.cli_redraw import boundaries_redraw_commands
+from gridmap.redraw.cli import boundaries_redraw_commands
 from gridmap.boundaries.models import Area
 from gridmap.db import transaction, utcnow
 from tests.casehelpers import auth, make_token, make_user

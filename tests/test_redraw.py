@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from gridmap.accounts.actor import Actor
 from gridmap.assign.models import Responsibility, Worker
-from gridmap.boundaries import drafts, redraw
+from gridmap import redraw
 from gridmap.boundaries.lookup import locate_one
 from gridmap.boundaries.models import Area, AreaGeometry
 from gridmap.boundaries.service import check_stored, counts, load_level
@@ -40,7 +40,7 @@ def stored_errors(s):
 
 def publish(sessionmaker, draft_id, actor=ADMIN, **kw):
     with transaction(sessionmaker) as s:
-        return drafts.publish_draft(s, draft_id, actor, reason=kw.pop("reason", "test"), **kw)
+        return redraw.publish_draft(s, draft_id, actor, reason=kw.pop("reason", "test"), **kw)
 
 
 def coverage_exact(s):
@@ -90,8 +90,8 @@ def test_split_drafts_then_publishes_a_new_version(sessionmaker, loaded_city):
     with transaction(sessionmaker) as s:
         d = redraw.split_cell(s, ADMIN, C1, "LINESTRING(122.01 30.045, 122.01 30.025)")
         did = d.id
-        assert d.status == "draft" and not errors(drafts.draft_problems(d))
-        rows = {a.code: a for a in drafts.draft_areas(s, did)}
+        assert d.status == "draft" and not errors(redraw.draft_problems(d))
+        rows = {a.code: a for a in redraw.draft_areas(s, did)}
         # nothing written to the boundaries yet
         assert counts(s)["cell"] == 16
     new = f"{NW}005"
@@ -113,7 +113,7 @@ def test_split_drafts_then_publishes_a_new_version(sessionmaker, loaded_city):
         assert versions[0].valid_to is not None and versions[1].valid_to is None
         assert versions[0].valid_to == versions[1].valid_from
         assert abs(versions[1].area_m2 * 2 - versions[0].area_m2) < 0.01 * versions[0].area_m2
-        d = drafts.load_draft(s, did)
+        d = redraw.load_draft(s, did)
         assert d.status == "published" and d.published_by == ADMIN.name and d.reason == "test"
         # a point east of the line: the new cell now, the old cell as of before the publish
         assert locate_one(s, 122.015, 30.035)["cell"]["code"] == new
@@ -133,7 +133,7 @@ def test_split_line_that_does_not_cross_is_refused(sessionmaker, loaded_city):
                                             "122.005 30.025)")
         s.rollback()
     with sessionmaker() as s:
-        assert s.scalar(select(func.count()).select_from(drafts.BoundaryDraft)) == 0
+        assert s.scalar(select(func.count()).select_from(redraw.BoundaryDraft)) == 0
 
 
 def test_hand_drawn_line_is_snapped_no_sliver(sessionmaker, loaded_city):
@@ -142,7 +142,7 @@ def test_hand_drawn_line_is_snapped_no_sliver(sessionmaker, loaded_city):
     with transaction(sessionmaker) as s:
         # from just beside the NE corner of C1 (122.02, 30.04) to the middle of its south edge
         d = redraw.split_cell(s, ADMIN, C1, f"LINESTRING(122.02 {30.04 + off}, 122.01 {30.03 - off})")
-        assert not errors(drafts.draft_problems(d)), drafts.draft_problems(d)
+        assert not errors(redraw.draft_problems(d)), redraw.draft_problems(d)
         did = d.id
     publish(sessionmaker, did)
     with sessionmaker() as s:
@@ -161,7 +161,7 @@ def test_merge_and_its_refusals(sessionmaker, loaded_city):
             redraw.merge_cells(s, ADMIN, [C3, f"{SW_COMM}001"])
         d = redraw.merge_cells(s, ADMIN, [C1, C2], name="合并网格")
         did = d.id
-        assert not errors(drafts.draft_problems(d))
+        assert not errors(redraw.draft_problems(d))
     publish(sessionmaker, did)
     with sessionmaker() as s:
         assert counts(s)["cell"] == 15
@@ -180,8 +180,8 @@ def test_move_edge_changes_both_neighbours_only(sessionmaker, loaded_city):
     with transaction(sessionmaker) as s:
         d = redraw.move_edge(s, ADMIN, C1, C2, line)
         did = d.id
-        rows = {a.code: a for a in drafts.draft_areas(s, did)}
-        assert set(rows) == {C1, C2} and not errors(drafts.draft_problems(d))
+        rows = {a.code: a for a in redraw.draft_areas(s, did)}
+        assert set(rows) == {C1, C2} and not errors(redraw.draft_problems(d))
         with pytest.raises(redraw.RedrawError, match="not on the edge"):
             redraw.move_edge(s, ADMIN, C1, C2, "LINESTRING(122.015 30.032, 122.026 30.035, 122.02 30.038)")
         with pytest.raises(redraw.RedrawError, match="share no edge"):
@@ -204,8 +204,8 @@ def test_reshape_gives_lost_area_to_siblings(sessionmaker, loaded_city):
     with transaction(sessionmaker) as s:
         d = redraw.reshape_cell(s, ADMIN, C1, poly)
         did = d.id
-        assert not errors(drafts.draft_problems(d)), drafts.draft_problems(d)
-        assert {a.code for a in drafts.draft_areas(s, did)} >= {C1, C2, C3}
+        assert not errors(redraw.draft_problems(d)), redraw.draft_problems(d)
+        assert {a.code for a in redraw.draft_areas(s, did)} >= {C1, C2, C3}
         with pytest.raises(redraw.RedrawError, match="sticks out of community"):
             redraw.reshape_cell(s, ADMIN, C1, "POLYGON((122.00 30.01, 122.01 30.01, 122.01 30.04, 122.00 30.04, "
                                               "122.00 30.01))", draft_id=did)
@@ -235,7 +235,7 @@ def test_create_and_retire_cells(sessionmaker, loaded_city):
         d = redraw.create_cell(s, ADMIN, NW, "POLYGON((122.015 30.025, 122.025 30.025, 122.025 30.035, "
                                              "122.015 30.035, 122.015 30.025))", name="新网格")
         did = d.id
-        assert not errors(drafts.draft_problems(d))
+        assert not errors(redraw.draft_problems(d))
         with pytest.raises(redraw.RedrawError, match="sticks out"):
             redraw.create_cell(s, ADMIN, NW, "POLYGON((122.035 30.025, 122.045 30.025, 122.045 30.035, "
                                              "122.035 30.035, 122.035 30.025))", draft_id=did)
@@ -254,14 +254,14 @@ def test_create_and_retire_cells(sessionmaker, loaded_city):
         assert s.scalar(select(Area.retired_at).where(Area.code == f"{NW}005")) is not None
         # a retired code is never handed out again
         d = redraw.split_cell(s, ADMIN, C1, "LINESTRING(122.01 30.045, 122.01 30.025)")
-        assert {a.code for a in drafts.draft_areas(s, d.id) if a.action == "create"} == {f"{NW}006"}
+        assert {a.code for a in redraw.draft_areas(s, d.id) if a.action == "create"} == {f"{NW}006"}
 
 
 def test_code_format_is_configurable(sessionmaker, loaded_city):
     with transaction(sessionmaker) as s:
         d = redraw.split_cell(s, ADMIN, C1, "LINESTRING(122.01 30.045, 122.01 30.025)",
                               code_format="{community}{seq:02d}")
-        assert {a.code for a in drafts.draft_areas(s, d.id) if a.action == "create"} == {f"{NW}05"}
+        assert {a.code for a in redraw.draft_areas(s, d.id) if a.action == "create"} == {f"{NW}05"}
 
 
 # ------------------------------------------------------------------------------ communities
@@ -271,13 +271,13 @@ def test_transfer_area_cells_follow_across_streets(sessionmaker, loaded_city):
     with transaction(sessionmaker) as s:
         d = redraw.transfer_area(s, ADMIN, poly, NW)
         did = d.id
-        assert not errors(drafts.draft_problems(d)), drafts.draft_problems(d)
-        rows = {a.code: a for a in drafts.draft_areas(s, did)}
+        assert not errors(redraw.draft_problems(d)), redraw.draft_problems(d)
+        rows = {a.code: a for a in redraw.draft_areas(s, did)}
         assert rows[NW].action == "change" and rows[NE_COMM].action == "change"
         assert rows["330999001"].action == "change" and rows["330999002"].action == "change"
         moved_cells = [a for a in rows.values() if a.level == "cell" and a.action == "create"]
         assert len(moved_cells) == 2 and all(a.parent_code == NW for a in moved_cells)
-        imp = drafts.draft_impact(s, drafts.load_draft(s, did))
+        imp = redraw.draft_impact(s, redraw.load_draft(s, did))
         assert imp["summary"]["cell"]["created"] == 2
         # the two cut cells; the cell south of the corner only gains a vertex
         changed = imp["areas"]["cell"]["changed"]
@@ -311,7 +311,7 @@ def test_create_and_retire_community(sessionmaker, loaded_city):
     with transaction(sessionmaker) as s:
         d = redraw.create_community(s, ADMIN, "330999001", "新社区", poly)
         did = d.id
-        assert not errors(drafts.draft_problems(d)), drafts.draft_problems(d)
+        assert not errors(redraw.draft_problems(d)), redraw.draft_problems(d)
     publish(sessionmaker, did)
     with transaction(sessionmaker) as s:
         new = s.scalar(select(Area).where(Area.name == "新社区"))
@@ -345,18 +345,18 @@ def test_replace_cells_from_file_and_sliver_refusal(sessionmaker, loaded_city, t
     with transaction(sessionmaker) as s:
         d = redraw.replace_cells(s, ADMIN, NW, str(bad_path))
         did_bad = d.id
-        errs = errors(drafts.draft_problems(d))
+        errs = errors(redraw.draft_problems(d))
         assert errs and any(p.kind == "gap" for p in errs)
         gap_p = next(p for p in errs if p.kind == "gap")
         assert gap_p.lon is not None and abs(gap_p.lon - 122.02) < 0.001 and gap_p.geometry is not None
-    with pytest.raises(drafts.DraftProblemsError) as e:
+    with pytest.raises(redraw.DraftProblemsError) as e:
         publish(sessionmaker, did_bad)
     assert "gap" in str(e.value) and e.value.problems
     with transaction(sessionmaker) as s:
-        assert drafts.load_draft(s, did_bad).status == "draft"  # kept
+        assert redraw.load_draft(s, did_bad).status == "draft"  # kept
         d = redraw.replace_cells(s, ADMIN, NW, str(path), match_by_overlap=True)
         did = d.id
-        assert not errors(drafts.draft_problems(d)), drafts.draft_problems(d)
+        assert not errors(redraw.draft_problems(d)), redraw.draft_problems(d)
     publish(sessionmaker, did)
     with sessionmaker() as s:
         assert not stored_errors(s)
@@ -374,10 +374,10 @@ def test_overlap_wider_than_tolerance_blocks_publish(sessionmaker, loaded_city):
              {"code": C2, "geometry": shapely.box(122.02, 30.02, 122.04, 30.04)}]
     with transaction(sessionmaker) as s:
         d = redraw.replace_cells(s, ADMIN, NW, feats)
-        errs = errors(drafts.draft_problems(d))
+        errs = errors(redraw.draft_problems(d))
         assert any(p.kind in ("overlap", "coverage") and C1 in p.codes for p in errs), errs
         did = d.id
-    with pytest.raises(drafts.DraftProblemsError, match="overlap|edges do not match"):
+    with pytest.raises(redraw.DraftProblemsError, match="overlap|edges do not match"):
         publish(sessionmaker, did)
 
 
@@ -388,20 +388,20 @@ def test_stale_draft_conflicts_and_is_kept(sessionmaker, loaded_city):
         b = redraw.merge_cells(s, ADMIN, [C1, C3]).id
     publish(sessionmaker, a)
     with transaction(sessionmaker) as s:
-        probs = drafts.check_state(drafts.DraftState(s, drafts.load_draft(s, b)))
+        probs = redraw.check_state(redraw.DraftState(s, redraw.load_draft(s, b)))
         assert any(p.kind == "stale" and C1 in p.codes for p in probs)
-    with pytest.raises(drafts.ConflictError) as e:
+    with pytest.raises(redraw.ConflictError) as e:
         publish(sessionmaker, b)
     assert C1 in str(e.value) and f"draft #{a}" in str(e.value)
     diff = {x["code"]: x for x in e.value.differences}
     assert diff[C1]["expected_version"] == 1 and diff[C1]["current_version"] == 2 and diff[C1]["by_draft"] == a
     with sessionmaker() as s:
-        d = drafts.load_draft(s, b)
+        d = redraw.load_draft(s, b)
         assert d.status == "draft" and d.published_at is None
-        assert {x.code for x in drafts.draft_areas(s, b)} >= {C1, C3}  # nothing lost
+        assert {x.code for x in redraw.draft_areas(s, b)} >= {C1, C3}  # nothing lost
         assert counts(s)["cell"] == 17 and not stored_errors(s)
     # publishing the same draft twice: the second one is refused
-    with pytest.raises(drafts.DraftError, match="published"):
+    with pytest.raises(redraw.DraftError, match="published"):
         publish(sessionmaker, a)
 
 
@@ -411,7 +411,7 @@ def test_concurrent_edit_of_one_draft_conflicts(sessionmaker, loaded_city):
         did, v = d.id, d.version
         redraw.merge_cells(s, ADMIN, [C2, C4], draft_id=did)
     with transaction(sessionmaker) as s:
-        with pytest.raises(drafts.ConflictError):
+        with pytest.raises(redraw.ConflictError):
             redraw.merge_cells(s, ADMIN, [f"{SW_COMM}001", f"{SW_COMM}002"], draft_id=did, expected_version=v)
 
 
@@ -429,7 +429,7 @@ def test_open_cases_follow_closed_cases_keep_their_cell(sessionmaker, loaded_cit
         d = redraw.merge_cells(s, ADMIN, [C1, C2])
         d = redraw.split_cell(s, ADMIN, C1, "LINESTRING(122.03 30.045, 122.03 30.025)", draft_id=d.id)
         did = d.id
-        imp = drafts.draft_impact(s, drafts.load_draft(s, did))
+        imp = redraw.draft_impact(s, redraw.load_draft(s, did))
         moved = {c["case_id"]: c for c in imp["cases"]}
         assert set(moved) == {c2_open}  # 122.015 stays in C1 (west of 122.03)
         new = moved[c2_open]["new_cell"]
@@ -481,12 +481,12 @@ def test_diff_between_two_moments(sessionmaker, loaded_city):
     publish(sessionmaker, did)
     t1 = utcnow()
     with sessionmaker() as s:
-        out = drafts.diff(s, t0, t1)
+        out = redraw.diff(s, t0, t1)
         assert [x["code"] for x in out["retired"]] == [C2]
         ch = {x["code"]: x for x in out["changed"]}
         assert ch[C1]["area_m2_delta"] > 2_000_000 and ch[C1]["version_to"] == 2
         assert out["created"] == [] and [x["id"] for x in out["drafts"]] == [did]
-        assert drafts.diff(s, t1, utcnow())["summary"] == {"created": 0, "changed": 0, "retired": 0}
+        assert redraw.diff(s, t1, utcnow())["summary"] == {"created": 0, "changed": 0, "retired": 0}
 
 
 # ------------------------------------------------------------------------------ rights
@@ -497,37 +497,37 @@ def test_street_office_drafts_in_its_street_district_publishes(sessionmaker, loa
         st = Actor(name="西街道办", role="street", area_id=street.id)
         di = Actor(name="测试区综治中心", role="district", area_id=district.id)
         wk = Actor(name="网格员", role="worker", worker_id=None)
-        with pytest.raises(drafts.DraftPermissionError):
+        with pytest.raises(redraw.DraftPermissionError):
             redraw.split_cell(s, wk, C1, "LINESTRING(122.01 30.045, 122.01 30.025)")
-        with pytest.raises(drafts.DraftPermissionError, match="outside your area"):
+        with pytest.raises(redraw.DraftPermissionError, match="outside your area"):
             redraw.split_cell(s, st, f"{NE_COMM}001", "LINESTRING(122.05 30.045, 122.05 30.025)")
         # a split on the street's edge adds a vertex to the neighbour street's cell: allowed
         d = redraw.split_cell(s, st, C2, "LINESTRING(122.019 30.035, 122.041 30.035)")
         did = d.id
         assert d.created_by == "西街道办"
-        assert [x.id for x in drafts.list_drafts(s, st)] == [did]
-        drafts.submit_draft(s, did, st)
-        with pytest.raises(drafts.DraftPermissionError):
-            drafts.publish_draft(s, did, st)
+        assert [x.id for x in redraw.list_drafts(s, st)] == [did]
+        redraw.submit_draft(s, did, st)
+        with pytest.raises(redraw.DraftPermissionError):
+            redraw.publish_draft(s, did, st)
     with transaction(sessionmaker) as s:
-        assert drafts.load_draft(s, did).status == "submitted"
+        assert redraw.load_draft(s, did).status == "submitted"
     publish(sessionmaker, did, actor=di)
     with sessionmaker() as s:
-        assert drafts.load_draft(s, did).published_by == "测试区综治中心"
+        assert redraw.load_draft(s, did).published_by == "测试区综治中心"
         assert not stored_errors(s)
 
 
 def test_reject_keeps_boundaries(sessionmaker, loaded_city):
     with transaction(sessionmaker) as s:
         did = redraw.merge_cells(s, ADMIN, [C1, C2]).id
-        with pytest.raises(drafts.DraftError, match="reason"):
-            drafts.reject_draft(s, did, ADMIN, "")
-        drafts.reject_draft(s, did, ADMIN, "不符合规划")
+        with pytest.raises(redraw.DraftError, match="reason"):
+            redraw.reject_draft(s, did, ADMIN, "")
+        redraw.reject_draft(s, did, ADMIN, "不符合规划")
     with transaction(sessionmaker) as s:
-        d = drafts.load_draft(s, did)
+        d = redraw.load_draft(s, did)
         assert d.status == "rejected" and d.reason == "不符合规划" and d.rejected_by == ADMIN.name
-        with pytest.raises(drafts.DraftError, match="rejected"):
-            drafts.publish_draft(s, did, ADMIN)
+        with pytest.raises(redraw.DraftError, match="rejected"):
+            redraw.publish_draft(s, did, ADMIN)
         with pytest.raises(redraw.RedrawError, match="rejected"):
             redraw.merge_cells(s, ADMIN, [C3, C4], draft_id=did)
         assert counts(s)["cell"] == 16
@@ -595,10 +595,10 @@ def test_randomized_operations_never_leave_a_gap_or_overlap(sessionmaker, loaded
             if d is None:
                 s.rollback()
                 continue
-            errs = errors(drafts.draft_problems(d))
+            errs = errors(redraw.draft_problems(d))
             did = d.id
         if errs:
-            with pytest.raises(drafts.DraftProblemsError):
+            with pytest.raises(redraw.DraftProblemsError):
                 publish(sessionmaker, did)
             blocked += 1
         else:

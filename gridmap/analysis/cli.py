@@ -10,7 +10,6 @@ import json
 from pathlib import Path
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 
 from gridmap.cliutil import require_schema, sessionmaker

@@ -10,7 +10,6 @@ import datetime as dt
 import sys
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 
 from gridmap.cliutil import require_schema, sessionmaker

@@ -46,7 +46,7 @@ import pandas as pd
 import shapely
 
 from gridmap.boundaries.io import LEVELS, Problem
-from gridmap.geo import coords, measure
+from gridmap.geo import measure, shapes
 
 __all__ = ["check_layer", "find_spikes", "SPIKE_WIDTH_M", "SPIKE_REACH_M"]
 
@@ -89,12 +89,8 @@ def _pieces(geoms: np.ndarray, tol: float, epsg: int) -> tuple[np.ndarray, np.nd
     parts, owner = parts[polys], owner[polys]
     metric = measure.to_metric(parts, epsg) if len(parts) else parts
     area = shapely.area(metric) if len(parts) else np.empty(0)
-    keep = area > tol * tol
-    parts, owner, area, metric = parts[keep], owner[keep], area[keep], metric[keep]
-    if tol > 0 and len(parts):
-        wide = ~shapely.is_empty(shapely.buffer(metric, -tol / 2.0, quad_segs=2))
-        parts, owner, area = parts[wide], owner[wide], area[wide]
-    return parts, owner, area
+    keep = ~shapes.thin(metric, tol)
+    return parts[keep], owner[keep], area[keep]
 
 
 def _lonlat(points: np.ndarray, epsg: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -103,11 +99,6 @@ def _lonlat(points: np.ndarray, epsg: int | None = None) -> tuple[np.ndarray, np
         return np.empty(0), np.empty(0)
     return (np.asarray(shapely.get_x(points), dtype="float64"),
             np.asarray(shapely.get_y(points), dtype="float64"))
-
-
-def _deg(metres: float) -> float:
-    """A distance in degrees that is at most ``metres`` in every direction (1° ≥ 96 km in China)."""
-    return metres / 111_320.0
 
 
 def _largest_per_owner(owner: np.ndarray, area: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -270,7 +261,7 @@ def check_layer(
     if len(ci) and tol > 0:
         grown = np.full(np_, None, dtype=object)
         need = np.unique(child_parent[ci])
-        grown[need] = shapely.buffer(pm[need], _deg(tol / 2.0), quad_segs=2)
+        grown[need] = shapely.buffer(pm[need], shapes.tol_degrees(tol / 2.0), quad_segs=2)
         shapely.prepare(grown[need])
         ci = ci[~shapely.covers(grown[child_parent[ci]], cm[ci])]
     if len(ci):
@@ -324,7 +315,7 @@ def check_layer(
         open_ = ~shapely.covers(unions, pm[gap_parents])
         if tol > 0 and open_.any():
             k = np.flatnonzero(open_)
-            open_[k] = ~shapely.covers(shapely.buffer(unions[k], _deg(tol / 2.0), quad_segs=2), pm[gap_parents[k]])
+            open_[k] = ~shapely.covers(shapely.buffer(unions[k], shapes.tol_degrees(tol / 2.0), quad_segs=2), pm[gap_parents[k]])
         if open_.any():
             gaps = shapely.difference(pm[gap_parents[open_]], unions[open_])
             _report_gaps(problems, gaps, gap_parents[open_], p_codes, pid, cover, usable | broken, codes,
@@ -346,7 +337,7 @@ def _report_gaps(problems, gaps, gap_parents, p_codes, pid, cover, mask, codes, 
     lon, lat = _lonlat(shapely.point_on_surface(parts), epsg)
     tree = shapely.STRtree(cover[mask])
     midx = np.flatnonzero(mask)
-    qi, qt = tree.query(parts, predicate="dwithin", distance=max(2 * _deg(tol), 1e-9))
+    qi, qt = tree.query(parts, predicate="dwithin", distance=max(2 * shapes.tol_degrees(tol), 1e-9))
     near = pd.Series(codes[midx[qt]]).groupby(qi).agg(list) if len(qi) else pd.Series(dtype=object)
     for k in np.argsort(-area, kind="stable"):
         par = gap_parents[owner[k]]
@@ -383,7 +374,7 @@ def _flat_gaps(problems, cover, mask, codes, tol, epsg, prefix, words, *, exact_
         return
     lon, lat = _lonlat(shapely.point_on_surface(parts), epsg)
     ctree = shapely.STRtree(cover[members])
-    qi, qt = ctree.query(parts, predicate="dwithin", distance=max(2 * _deg(tol), 1e-9))
+    qi, qt = ctree.query(parts, predicate="dwithin", distance=max(2 * shapes.tol_degrees(tol), 1e-9))
     near = pd.Series(codes[members[qt]]).groupby(qi).agg(list) if len(qi) else pd.Series(dtype=object)
     for k in np.argsort(-area, kind="stable"):
         nb = near.get(k, [])

@@ -101,7 +101,7 @@ def boundaries_check(level, tolerance_m):
 @click.option("--at", "at", help="Boundaries as they were at this date (YYYY-MM-DD) instead of now.")
 @with_appcontext
 def boundaries_export(level, output, at):
-    from gridmap.boundaries.io import write_boundary_file
+    from gridmap.boundaries.export import write_boundary_file
     from gridmap.boundaries.service import load_level
 
     require_schema()

@@ -9,7 +9,6 @@ import json
 import sys
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 
 from gridmap.cliutil import require_schema, sessionmaker

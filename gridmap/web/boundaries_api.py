@@ -29,7 +29,25 @@ import datetime as dt
 
 from flask import Blueprint, current_app, jsonify, request
 
-from gridmap import get_session
+from gridmap import get_session, redraw
+from gridmap.db import utcnow
+from gridmap.redraw import balance
+from gridmap.redraw.balance import balance_report, propose_for_community
+from gridmap.redraw.checks import check_state
+from gridmap.redraw.diff import diff
+from gridmap.redraw.impact import draft_impact
+from gridmap.redraw.problems import DraftError, problems_geojson
+from gridmap.redraw.publish import publish_draft
+from gridmap.redraw.state import DraftState
+from gridmap.redraw.workflow import (
+    draft_problems,
+    draft_summary,
+    list_drafts,
+    load_draft,
+    reject_draft,
+    submit_draft,
+    visible_draft,
+)
 from gridmap.web.auth import current_actor, login_required
 from gridmap.web.errors import APIError
 
@@ -51,7 +69,6 @@ def _opts() -> dict:
 
 
 def _api_error(e) -> APIError:
-    from gridmap.boundaries.drafts import problems_geojson
 
     extra = {}
     if getattr(e, "problems", None):
@@ -96,7 +113,6 @@ def _features(fc) -> list[dict]:
 
 
 def _run(session, actor, op: str, data: dict):
-    from gridmap.boundaries import balance, redraw
 
     kw = dict(draft_id=_int(data, "draft_id"), expected_version=_int(data, "version"), **_opts())
     if data.get("title"):
@@ -151,8 +167,6 @@ def _band(src) -> tuple[int, int]:
 
 
 def _detail(session, d, *, impact: bool = True) -> dict:
-    from gridmap.boundaries.drafts import (DraftState, check_state, draft_impact, draft_problems, draft_summary,
-                                           problems_geojson)
 
     out = draft_summary(session, d)
     if d.status in ("draft", "submitted"):
@@ -171,7 +185,6 @@ def _detail(session, d, *, impact: bool = True) -> dict:
 @bp.post("/drafts")
 @login_required
 def create_or_extend():
-    from gridmap.boundaries.drafts import DraftError, draft_problems, problems_geojson, draft_summary
 
     data = _body()
     op = _req(data, "operation")
@@ -194,7 +207,6 @@ def create_or_extend():
 @bp.get("/drafts")
 @login_required
 def list_():
-    from gridmap.boundaries.drafts import draft_summary, list_drafts
 
     status = request.args.get("status") or None
     if status and status not in ("draft", "submitted", "published", "rejected"):
@@ -206,7 +218,6 @@ def list_():
 @bp.get("/drafts/<int:draft_id>")
 @login_required
 def show(draft_id: int):
-    from gridmap.boundaries.drafts import DraftError, visible_draft
 
     s = get_session()
     try:
@@ -217,7 +228,6 @@ def show(draft_id: int):
 
 
 def _transition(draft_id: int, fn, **kw):
-    from gridmap.boundaries.drafts import DraftError, load_draft
 
     s = get_session()
     try:
@@ -239,7 +249,6 @@ def _transition(draft_id: int, fn, **kw):
 @bp.post("/drafts/<int:draft_id>/submit")
 @login_required
 def submit(draft_id: int):
-    from gridmap.boundaries.drafts import submit_draft
 
     data = request.get_json(silent=True, force=True) or {}
     return _transition(draft_id, submit_draft, expected_version=_int(data, "version"))
@@ -248,7 +257,6 @@ def submit(draft_id: int):
 @bp.post("/drafts/<int:draft_id>/publish")
 @login_required
 def publish(draft_id: int):
-    from gridmap.boundaries.drafts import publish_draft
 
     data = _body()
     reason = _req(data, "reason")
@@ -260,7 +268,6 @@ def publish(draft_id: int):
 @bp.post("/drafts/<int:draft_id>/reject")
 @login_required
 def reject(draft_id: int):
-    from gridmap.boundaries.drafts import reject_draft
 
     data = _body()
     return _transition(draft_id, reject_draft, reason=_req(data, "reason"), expected_version=_int(data, "version"))
@@ -287,8 +294,6 @@ def _moment(name: str, default=None) -> dt.datetime:
 @bp.get("/diff")
 @login_required
 def diff_view():
-    from gridmap.boundaries.drafts import DraftError, diff
-    from gridmap.db import utcnow
 
     level = request.args.get("level") or None
     if level and level not in ("district", "street", "community", "cell"):
@@ -302,8 +307,6 @@ def diff_view():
 @bp.get("/balance")
 @login_required
 def balance_view():
-    from gridmap.boundaries.balance import balance_report, propose_for_community
-    from gridmap.boundaries.drafts import DraftError
 
     community = request.args.get("community") or None
     street = request.args.get("street") or None

@@ -3,8 +3,7 @@
 Owns: parsing arguments and printing results for the draft operations (split, merge, move-edge,
 reshape, create/retire cells and communities, transfer, replace-cells), the draft life-cycle
 (`draft list|show|submit|reject`, `publish`), `diff` and `balance`. Thin: every rule lives in
-:mod:`gridmap.boundaries.redraw`, :mod:`gridmap.boundaries.drafts` and
-:mod:`gridmap.boundaries.balance`. Commands act as the administrator (an operator at the server);
+:mod:`gridmap.redraw` (operations, workflow, publish, diff) and :mod:`gridmap.redraw.balance`. Commands act as the administrator (an operator at the server);
 drawn geometry is WKT, GeoJSON text, or the path of a file holding either (WGS84 lon/lat).
 
 ``boundaries_redraw_commands`` is the list the `boundaries` group adds.
@@ -19,7 +18,45 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from gridmap.accounts.actor import Actor
-from gridmap.cliutil import operator_name, parse_date, print_problems, require_schema, sessionmaker
+from gridmap.cliutil import (
+    operator_name,
+    parse_date,
+    print_problems,
+    require_schema,
+    sessionmaker,
+)
+from gridmap.db import transaction, utcnow
+from gridmap.redraw.balance import (
+    balance_report,
+    proposal_to_draft,
+    propose_for_community,
+)
+from gridmap.redraw.checks import check_state
+from gridmap.redraw.diff import diff
+from gridmap.redraw.impact import draft_impact
+from gridmap.redraw.operations import (
+    create_cell,
+    create_community,
+    merge_cells,
+    move_edge,
+    replace_cells,
+    reshape_cell,
+    retire_cell,
+    retire_community,
+    split_cell,
+    transfer_area,
+)
+from gridmap.redraw.problems import DraftError, problems_geojson
+from gridmap.redraw.publish import publish_draft
+from gridmap.redraw.state import DraftState
+from gridmap.redraw.workflow import (
+    draft_problems,
+    draft_summary,
+    list_drafts,
+    reject_draft,
+    submit_draft,
+    visible_draft,
+)
 
 
 def _actor() -> Actor:
@@ -44,7 +81,6 @@ def _fail(e) -> None:
 
 
 def _report_draft(s, d) -> None:
-    from gridmap.boundaries.drafts import draft_problems, draft_summary
 
     summ = draft_summary(s, d)
     parts = []
@@ -61,8 +97,6 @@ def _report_draft(s, d) -> None:
 
 
 def _run_op(fn, *args, **kw):
-    from gridmap.boundaries.drafts import DraftError
-    from gridmap.db import transaction
 
     require_schema()
     try:
@@ -88,7 +122,6 @@ _draft_opt = click.option("--draft", "draft_id", type=int, help="Add to this dra
 @_draft_opt
 @with_appcontext
 def split_cmd(cell, line, names, draft_id):
-    from gridmap.boundaries.redraw import split_cell
 
     _run_op(split_cell, cell, line, draft_id=draft_id, names=list(names) or None)
 
@@ -99,7 +132,6 @@ def split_cmd(cell, line, names, draft_id):
 @_draft_opt
 @with_appcontext
 def merge_cmd(cells, name, draft_id):
-    from gridmap.boundaries.redraw import merge_cells
 
     _run_op(merge_cells, list(cells), draft_id=draft_id, name=name)
 
@@ -112,7 +144,6 @@ def merge_cmd(cells, name, draft_id):
 @_draft_opt
 @with_appcontext
 def move_edge_cmd(cell_a, cell_b, line, draft_id):
-    from gridmap.boundaries.redraw import move_edge
 
     _run_op(move_edge, cell_a, cell_b, line, draft_id=draft_id)
 
@@ -123,7 +154,6 @@ def move_edge_cmd(cell_a, cell_b, line, draft_id):
 @_draft_opt
 @with_appcontext
 def reshape_cmd(cell, polygon, draft_id):
-    from gridmap.boundaries.redraw import reshape_cell
 
     _run_op(reshape_cell, cell, polygon, draft_id=draft_id)
 
@@ -136,7 +166,6 @@ def reshape_cmd(cell, polygon, draft_id):
 @_draft_opt
 @with_appcontext
 def create_cell_cmd(community, polygon, name, code, draft_id):
-    from gridmap.boundaries.redraw import create_cell
 
     _run_op(create_cell, community, polygon, name=name, code=code, draft_id=draft_id)
 
@@ -148,7 +177,6 @@ def create_cell_cmd(community, polygon, name, code, draft_id):
 @_draft_opt
 @with_appcontext
 def retire_cell_cmd(cell, into, draft_id):
-    from gridmap.boundaries.redraw import retire_cell
 
     _run_op(retire_cell, cell, into=into, draft_id=draft_id)
 
@@ -159,7 +187,6 @@ def retire_cell_cmd(cell, into, draft_id):
 @_draft_opt
 @with_appcontext
 def transfer_cmd(polygon, to_community, draft_id):
-    from gridmap.boundaries.redraw import transfer_area
 
     _run_op(transfer_area, polygon, to_community, draft_id=draft_id)
 
@@ -173,7 +200,6 @@ def transfer_cmd(polygon, to_community, draft_id):
 @_draft_opt
 @with_appcontext
 def create_community_cmd(street, name, polygon, code, kind, draft_id):
-    from gridmap.boundaries.redraw import create_community
 
     _run_op(create_community, street, name, polygon, code=code, kind=kind, draft_id=draft_id)
 
@@ -184,7 +210,6 @@ def create_community_cmd(street, name, polygon, code, kind, draft_id):
 @_draft_opt
 @with_appcontext
 def retire_community_cmd(community, into, draft_id):
-    from gridmap.boundaries.redraw import retire_community
 
     _run_op(retire_community, community, into, draft_id=draft_id)
 
@@ -198,7 +223,6 @@ def retire_community_cmd(community, into, draft_id):
 @_draft_opt
 @with_appcontext
 def replace_cells_cmd(community, path, crs, match_by_overlap, draft_id):
-    from gridmap.boundaries.redraw import replace_cells
 
     _run_op(replace_cells, community, path, crs=crs, match_by_overlap=match_by_overlap, draft_id=draft_id)
 
@@ -213,7 +237,6 @@ def draft_group():
 @click.option("--status", type=click.Choice(["draft", "submitted", "published", "rejected"]))
 @with_appcontext
 def draft_list(status):
-    from gridmap.boundaries.drafts import draft_summary, list_drafts
 
     require_schema()
     with sessionmaker()() as s:
@@ -233,8 +256,6 @@ def draft_list(status):
 @click.option("--geojson", type=click.Path(dir_okay=False), help="Write the touched areas and problems as GeoJSON.")
 @with_appcontext
 def draft_show(draft_id, as_json, geojson):
-    from gridmap.boundaries.drafts import (DraftError, DraftState, check_state, draft_impact, draft_summary,
-                                           problems_geojson, visible_draft)
 
     require_schema()
     try:
@@ -293,8 +314,6 @@ def draft_show(draft_id, as_json, geojson):
 @click.argument("draft_id", type=int)
 @with_appcontext
 def draft_submit(draft_id):
-    from gridmap.boundaries.drafts import DraftError, submit_draft
-    from gridmap.db import transaction
 
     require_schema()
     try:
@@ -310,8 +329,6 @@ def draft_submit(draft_id):
 @click.option("--reason", required=True)
 @with_appcontext
 def draft_reject(draft_id, reason):
-    from gridmap.boundaries.drafts import DraftError, reject_draft
-    from gridmap.db import transaction
 
     require_schema()
     try:
@@ -328,8 +345,6 @@ def draft_reject(draft_id, reason):
 @click.option("--reason", required=True, help="Why (kept with the draft and in the diff).")
 @with_appcontext
 def publish_cmd(draft_id, reason):
-    from gridmap.boundaries.drafts import DraftError, publish_draft
-    from gridmap.db import transaction
 
     require_schema()
     try:
@@ -352,8 +367,6 @@ def publish_cmd(draft_id, reason):
 @click.option("--json", "as_json", is_flag=True)
 @with_appcontext
 def diff_cmd(date_from, date_to, level, as_json):
-    from gridmap.boundaries.drafts import DraftError, diff
-    from gridmap.db import utcnow
 
     require_schema()
     a = parse_date(date_from)
@@ -392,9 +405,6 @@ def diff_cmd(date_from, date_to, level, as_json):
 @click.option("--json", "as_json", is_flag=True)
 @with_appcontext
 def balance_cmd(community, target_min, target_max, n, seed, dry_run, as_json):
-    from gridmap.boundaries.balance import balance_report, propose_for_community, proposal_to_draft
-    from gridmap.boundaries.drafts import DraftError
-    from gridmap.db import transaction
 
     require_schema()
     band = (target_min if target_min is not None else _cfg("GRIDMAP_BALANCE_MIN", 300),

@@ -5,7 +5,7 @@ urban practice in Anhui and Haikou; a warning, never a hard limit), with the out
 points for a community (the address register's points inside it, else synthetic points spread
 uniformly over each cell, as many as its households); and the proposal tool, which re-partitions
 a community into N contiguous, compact cells with balanced households and hands the result to
-:func:`gridmap.boundaries.redraw.replace_cells` as a DRAFT to review — never a silent change.
+:func:`gridmap.redraw.operations.replace_cells` as a DRAFT to review — never a silent change.
 
 How a proposal is made (a simplified ReCom / recursive spanning-tree bisection, after GerryChain):
 
@@ -35,9 +35,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gridmap.accounts.actor import Actor
-from gridmap.boundaries.drafts import (DEFAULT_TARGET_HOUSEHOLDS, DraftError, DraftNotFound, DraftState, as_multi,
-                                       metric_epsg)
+from gridmap.boundaries.service import load_level
 from gridmap.geo import measure
+from gridmap.geo.shapes import as_multi, metric_epsg
+from gridmap.incidents.models import Address
+from gridmap.redraw.models import DEFAULT_TARGET_HOUSEHOLDS
+from gridmap.redraw.operations import replace_cells
+from gridmap.redraw.problems import DraftError, DraftNotFound
+from gridmap.redraw.state import DraftState
 
 UNITS_PER_CELL = 40
 
@@ -51,7 +56,6 @@ def balance_report(session: Session, *, community: str | None = None, street: st
                    target: tuple[int, int] = DEFAULT_TARGET_HOUSEHOLDS) -> dict:
     """Households and population per current cell (of a community, a street, or everything)
     against the ``target`` band; outliers sorted by how far they are outside it."""
-    from gridmap.boundaries.service import load_level
 
     lo, hi = int(target[0]), int(target[1])
     if lo <= 0 or hi < lo:
@@ -126,7 +130,6 @@ def synthetic_points(geom, n: int, rng: np.random.Generator) -> np.ndarray:
 def household_points(session: Session, community: str, *, seed: int = 0) -> tuple[np.ndarray, str]:
     """Points standing for the community's households: the address register's points inside it,
     else synthetic ones (uniform within each cell, as many as its households). Returns (xy, origin)."""
-    from gridmap.incidents.models import Address
 
     state = DraftState(session)
     comm = state.get(community, "community")
@@ -384,7 +387,7 @@ class Proposal:
                      "properties": {k: v for k, v in c.items() if k != "geometry"}} for c in self.cells]}}
 
     def features(self) -> list[dict]:
-        """For :func:`gridmap.boundaries.redraw.replace_cells` (codes matched by overlap there)."""
+        """For :func:`gridmap.redraw.operations.replace_cells` (codes matched by overlap there)."""
         return [{"code": None, "name": None, "geometry": c["geometry"], "households": c["households"]}
                 for c in self.cells]
 
@@ -484,7 +487,6 @@ def proposal_to_draft(session: Session, actor: Actor, community: str, proposal: 
                       code_format: str | None = None):
     """The proposal as a draft replacing the community's cells (old codes kept where a new cell
     overlaps an old one most; the rest numbered anew). To be reviewed and published like any draft."""
-    from gridmap.boundaries.redraw import replace_cells
 
     return replace_cells(session, actor, community, proposal.features(), draft_id=draft_id, match_by_overlap=True,
                          title=f"balance {community} into {proposal.n} cells "
