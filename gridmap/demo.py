@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 
 from gridmap.boundaries.io import read_boundary_file
 from gridmap.boundaries.service import counts, import_layer
+from gridmap.boundaries.models import Area
 from gridmap.db import transaction
 
 REPO = Path(__file__).resolve().parent.parent
@@ -65,6 +66,7 @@ def load_demo(sessionmaker, directory: Path, *, if_empty: bool = False, instance
     if cases:
         msgs.append(_demo_cases(sessionmaker, cases, echo))
         msgs.append(_demo_hazards(sessionmaker, max(cases // 6, 1), echo))
+    msgs.append(_demo_draft(sessionmaker, echo))
     return msgs
 
 
@@ -134,6 +136,42 @@ def _demo_cases(sessionmaker, n: int, echo) -> str:
     from gridmap.demo_cases import load_demo_cases
 
     return load_demo_cases(sessionmaker, n, echo=echo)
+
+
+def _demo_draft(sessionmaker, echo) -> str:
+    """A boundary change for the district (定海区, user ``dinghai``) to review: 解放街道 splits its
+    most crowded cell along a north–south line, through the real redrawing service, and submits it."""
+    from gridmap import redraw
+    from gridmap.accounts.actor import Actor
+    from gridmap.accounts.models import User
+    from gridmap.boundaries.lookup import get_index
+
+    import shapely
+
+    with transaction(sessionmaker) as s:
+        user = s.scalar(select(User).where(User.username == "jiefang"))
+        if user is None or user.area_id is None:
+            return "draft: no street user"
+        if redraw.list_drafts(s, Actor(name="system", role="system")):
+            return "draft: one exists already"
+        code = s.scalar(select(Area.code).where(Area.level == "cell", Area.code.like("330902001%"),
+                                                Area.retired_at.is_(None))
+                        .order_by(Area.households.desc(), Area.code).limit(1))
+        if code is None:
+            return "draft: no cell in 解放街道"
+        idx = get_index(s)
+        geom = idx.geoms[list(idx.codes).index(code)]
+        x0, y0, x1, y1 = geom.bounds
+        mid = shapely.point_on_surface(geom).x
+        line = f"LINESTRING({mid:.7f} {y0 - 0.002:.7f}, {mid:.7f} {y1 + 0.002:.7f})"
+        actor = Actor(name=user.display_name or user.username, role="street", user_id=user.id, area_id=user.area_id)
+        try:
+            d = redraw.split_cell(s, actor, code, line, title=f"拆分 {code}（户数过多）")
+            redraw.submit_draft(s, d.id, actor)
+        except redraw.DraftError as exc:
+            echo(f"demo draft not made: {exc}")
+            return "draft: not made"
+        return f"draft: #{d.id} splits {code}, submitted for 定海区 to review"
 
 
 def _demo_hazards(sessionmaker, n: int, echo) -> str:

@@ -47,6 +47,15 @@ def _every_role_opens_on_work(demo):
         assert _count(s, Case.street_id == jf, Case.status == "handled") >= 2
         assert _count(s, Case.street_id == jf, Case.status == "filed", Case.return_count > 0) >= 1
         assert _count(s, Case.street_id == jf, Case.overdue.is_(True), Case.status.in_(OPEN)) >= 2
+        # 定海区 (dinghai): a boundary change submitted by 解放街道, waiting for review
+        from gridmap import redraw
+        from gridmap.accounts.actor import Actor
+
+        dinghai = s.scalar(select(User).where(User.username == "dinghai"))
+        drafts = redraw.list_drafts(s, Actor(name="dinghai", role="district", user_id=dinghai.id,
+                                             area_id=dinghai.area_id), status="submitted")
+        assert len(drafts) == 1 and drafts[0].created_by_user_id == s.scalar(
+            select(User.id).where(User.username == "jiefang"))
         # the centre: overdue open cases across the city, escalated by the real escalation step
         assert _count(s, Case.overdue.is_(True), Case.status.in_(OPEN), Case.escalation_level >= 1) >= 3
 
