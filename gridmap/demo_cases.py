@@ -83,12 +83,13 @@ OPEN_DAYS = 6
 EVALUATED_SHARE = 0.55
 SATISFACTION = ([5, 4, 3, 2, 1], [0.46, 0.33, 0.12, 0.06, 0.03])
 
-#: stories pinned to the demo users' areas: (cell code prefix, fate, age in days)
+#: stories pinned to the demo users' areas: (cell code prefix, fate, age in days[, category])
 PINNED = [
-    # wangge, the grid worker of 中昌社区第1网格: new cases, one in progress, an extension asked, history
-    ("330903003003001", "dispatched", 0.2), ("330903003003001", "dispatched", 1.1),
-    ("330903003003001", "in_progress", 1.5), ("330903003003001", "in_progress", 2.2),
-    ("330903003003001", "extension_pending", 3.0), ("330903003003001", "closed_on_time", 12),
+    # wangge, the grid worker of 中昌社区第1网格: new cases, some in progress, an extension asked, history
+    # (categories with limits of days, so that his open cases are still his: an overdue one climbs to the head)
+    ("330903003003001", "dispatched", 0.2, "service.elderly"), ("330903003003001", "dispatched", 1.1, "dispute.neighbour"),
+    ("330903003003001", "in_progress", 1.5, "dispute.property"), ("330903003003001", "in_progress", 2.2, "dispute.family"),
+    ("330903003003001", "extension_pending", 3.0, "dispute.property"), ("330903003003001", "closed_on_time", 12),
     ("330903003003001", "closed_late", 25), ("330903003003001", "self_handled", 40),
     # zhongchang, the grid head of 中昌社区: checks to do, an extension to approve, a case to dispatch
     ("330903003003002", "handled", 1.0), ("330903003003003", "handled", 2.0),
@@ -301,22 +302,22 @@ def load_demo_cases(sessionmaker, n: int, *, seed: int = 2026, now: dt.datetime 
     w /= w.sum()
     p_cell = cells.households / cells.households.sum()
 
-    plan = []  # (cell index, fate, age in days)
-    for prefix, fate, age in PINNED:
+    plan = []  # (cell index, fate, age in days, category or None)
+    for prefix, fate, age, *cat in PINNED:
         hit = np.flatnonzero(np.char.startswith(cells.codes.astype(str), prefix))
         if len(hit):
-            plan.append((int(hit[0]), fate, age))
+            plan.append((int(hit[0]), fate, age, cat[0] if cat and cat[0] in known else None))
     ages = DAYS * rng.power(0.8, size=n)  # somewhat more cases recently than long ago
     picks = rng.choice(len(cells.ids), size=n, p=p_cell)
     for i, age in zip(picks, ages):
         fates = RECENT_FATES if age < OPEN_DAYS else OLD_FATES
         names, fw = list(fates), np.array(list(fates.values()), dtype=float)
-        plan.append((int(i), str(rng.choice(names, p=fw / fw.sum())), float(age)))
-    lon, lat = _points_in(rng, cells.geoms[[i for i, _f, _a in plan]])
+        plan.append((int(i), str(rng.choice(names, p=fw / fw.sum())), float(age), None))
+    lon, lat = _points_in(rng, cells.geoms[[p[0] for p in plan]])
 
     made = refused = 0
-    for k, (i, fate, age) in enumerate(plan):
-        cat = str(rng.choice(codes, p=w))
+    for k, (i, fate, age, pinned_cat) in enumerate(plan):
+        cat = pinned_cat or str(rng.choice(codes, p=w))
         text = TEXTS[cat][int(rng.integers(len(TEXTS[cat])))]
         at = _working_time(rng, now, age)
         source = "patrol" if fate == "self_handled" else str(rng.choice(["patrol", "resident", "hotline"],

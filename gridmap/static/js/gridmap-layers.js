@@ -329,10 +329,23 @@
 
   var LayerLegend = L.Control.extend({
     options: {position: 'bottomleft'},
-    onAdd: function () {
-      this._div = el('div', 'gm-legend gm-layer-legend');
-      L.DomEvent.disableClickPropagation(this._div);
-      return this._div;
+    onAdd: function (map) {
+      var box = el('div', 'gm-legend gm-layer-legend');
+      var toggle = el('button', 'gm-legend-toggle', T('图例', 'Legend'));
+      toggle.type = 'button';
+      box.appendChild(toggle);
+      this._div = el('div', 'gm-legend-body');
+      box.appendChild(this._div);
+      // on a phone the legend starts folded: it would cover half of a small map
+      if (map.getContainer().clientWidth < 480) { box.classList.add('gm-collapsed'); }
+      toggle.setAttribute('aria-expanded', String(!box.classList.contains('gm-collapsed')));
+      L.DomEvent.on(toggle, 'click', function () {
+        box.classList.toggle('gm-collapsed');
+        toggle.setAttribute('aria-expanded', String(!box.classList.contains('gm-collapsed')));
+      });
+      L.DomEvent.disableClickPropagation(box);
+      this._box = box;
+      return box;
     },
     draw: function (entries) {
       var div = this._div;
@@ -351,7 +364,7 @@
           div.appendChild(row);
         });
       });
-      div.hidden = div.childNodes.length === 0;
+      this._box.hidden = div.childNodes.length === 0;
     }
   });
 
