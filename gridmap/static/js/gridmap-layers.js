@@ -34,7 +34,7 @@
   //: the zoom from which the areas of a level carry their names
   var LABEL_ZOOM = {district: 0, street: 10, community: 12, cell: 15};
   //: the zooms at which the basemap names districts and streets (under the area layers' own labels)
-  var BASEMAP_LABEL_ZOOM = {district: [10, 13], street: [12, 16]};
+  var BASEMAP_LABEL_ZOOM = {district: [0, 13], street: [12, 16]};
 
   function english() {
     var lang = (document.documentElement.getAttribute('lang') || 'zh').toLowerCase();
@@ -313,6 +313,7 @@
     var z = map.getZoom(), feats = (data && data.features) || [];
     var lv = levelFor(opts, z);
     if (z < (LABEL_ZOOM[lv] === undefined ? 99 : LABEL_ZOOM[lv])) { return; }
+    if (lv === 'district' && map._gmBasemap) { return; }   // the basemap names the districts already
     feats.forEach(function (f) {
       var p = f.properties || {};
       if (!p.label_at) { return; }
@@ -540,6 +541,7 @@
 
   function basemap(map, url, opts) {
     opts = Object.assign({name: 'basemap'}, opts || {});
+    map._gmBasemap = true;
     if (!map.getPane('gmBasemap')) {
       map.createPane('gmBasemap').style.zIndex = 250;   // above tiles (200), under the areas (400)
       var lp = map.createPane('gmBasemapLabels');
