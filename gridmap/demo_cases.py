@@ -209,9 +209,13 @@ class _Story:
         return dt.timedelta(minutes=float(self.rng.uniform(lo, hi)))
 
     def before_deadline(self, lo: float, hi: float) -> dt.datetime:
-        """A moment between ``lo`` and ``hi`` of the way from now-in-the-story to the deadline."""
+        """A moment between ``lo`` and ``hi`` of the way from now-in-the-story to the deadline, or
+        to the real now when the deadline lies beyond it (a recent case is worked on already)."""
         dl = self.case.deadline_at or (self.t + dt.timedelta(days=2))
-        return self.t + (dl - self.t) * float(self.rng.uniform(lo, hi))
+        end = min(dl, self.now - dt.timedelta(minutes=10))
+        if end <= self.t:
+            end = dl
+        return self.t + (end - self.t) * float(self.rng.uniform(lo, hi))
 
 
 def _staff(session):
