@@ -148,12 +148,15 @@ def _working_time(rng, now: dt.datetime, age_days: float) -> dt.datetime:
     Monday to Friday), never in the future."""
     local = (now - dt.timedelta(days=age_days)).astimezone(TZ)
     day = local.date()
-    while day.weekday() >= 5:
-        day -= dt.timedelta(days=1)
     hour = rng.uniform(8.5, 11.5) if rng.random() < 0.55 else rng.uniform(13.5, 17.5)
-    t = dt.datetime.combine(day, dt.time(0), TZ) + dt.timedelta(hours=hour)
-    t = t.astimezone(dt.timezone.utc)
-    return min(t, now - dt.timedelta(minutes=float(rng.uniform(20, 90))))
+    for _ in range(10):  # the working day itself, or the one before when that moment is still to come
+        while day.weekday() >= 5:
+            day -= dt.timedelta(days=1)
+        t = (dt.datetime.combine(day, dt.time(0), TZ) + dt.timedelta(hours=hour)).astimezone(dt.timezone.utc)
+        if t < now - dt.timedelta(minutes=20):
+            return t
+        day -= dt.timedelta(days=1)
+    return t
 
 
 def _within_work(t: dt.datetime) -> dt.datetime:
