@@ -172,6 +172,17 @@ def _within_work(t: dt.datetime) -> dt.datetime:
     return local.astimezone(dt.timezone.utc)
 
 
+def _last_work_before(now: dt.datetime) -> dt.datetime:
+    """The latest moment in working hours before ``now`` (a few minutes ago, or the last 17:00)."""
+    local = now.astimezone(TZ)
+    if local.weekday() < 5 and 8.5 <= local.hour + local.minute / 60 <= 17.5:
+        return now - dt.timedelta(minutes=5)
+    day = local.date() if local.hour + local.minute / 60 > 17.5 else local.date() - dt.timedelta(days=1)
+    while day.weekday() >= 5:
+        day -= dt.timedelta(days=1)
+    return dt.datetime.combine(day, dt.time(17, 0), TZ).astimezone(dt.timezone.utc)
+
+
 class _Story:
     """One case's life, step by step; stops quietly when a step would lie in the future."""
 
@@ -181,7 +192,12 @@ class _Story:
         self.alive = True
 
     def at(self, t: dt.datetime) -> bool:
-        t = _within_work(max(t, self.t + dt.timedelta(minutes=5)))
+        raw = max(t, self.t + dt.timedelta(minutes=5))
+        t = _within_work(raw)
+        if t >= self.now > raw:  # meant for before now, pushed past it by the night: the last working hour
+            last = _last_work_before(self.now)
+            if last > self.t + dt.timedelta(minutes=5):
+                t = last
         if t >= self.now:
             self.alive = False
         else:
