@@ -144,11 +144,12 @@ def _points_in(rng, geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _working_time(rng, now: dt.datetime, age_days: float) -> dt.datetime:
-    """A moment about ``age_days`` before ``now`` in working hours (8:30–11:30, 13:30–17:30 local,
+    """A moment about ``age_days`` before ``now`` in working hours (8:30–11:30, 13:30–16:00 local,
     Monday to Friday), never in the future."""
     local = (now - dt.timedelta(days=age_days)).astimezone(TZ)
     day = local.date()
-    hour = rng.uniform(8.5, 11.5) if rng.random() < 0.55 else rng.uniform(13.5, 17.5)
+    # (reports until 16:00, so that a recent case can be taken on the same day)
+    hour = rng.uniform(8.5, 11.5) if rng.random() < 0.55 else rng.uniform(13.5, 16.0)
     for _ in range(10):  # the working day itself, or the one before when that moment is still to come
         while day.weekday() >= 5:
             day -= dt.timedelta(days=1)
