@@ -197,8 +197,7 @@ class _Story:
         t = _within_work(raw)
         if t >= self.now > raw:  # meant for before now, pushed past it by the night: the last working hour
             last = _last_work_before(self.now)
-            if last > self.t + dt.timedelta(minutes=5):
-                t = last
+            t = last if last > self.t + dt.timedelta(minutes=5) else raw  # (or a little overtime)
         if t >= self.now:
             self.alive = False
         else:
