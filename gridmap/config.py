@@ -21,7 +21,7 @@ DEFAULTS = {
     "TOLERANCE_M": 0.5,
     "DEFAULT_LANGUAGE": "zh_CN",
     "TIMEZONE": "Asia/Shanghai",
-    "BASEMAP": "none",
+    "BASEMAP": "vector",
     "TIANDITU_KEY": "",
     # photos attached to cases: largest accepted upload in bytes
     "PHOTO_MAX_BYTES": 5 * 1024 * 1024,

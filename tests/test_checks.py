@@ -233,3 +233,68 @@ def test_runtime_for_a_3000_cell_city(segment_m, capsys):
     with capsys.disabled():
         print(f"\ncheck_layer, 3,200 cells / 400 communities ({nverts} cell vertices, {segment_m or 'exact'}): "
               f"clean {elapsed:.2f} s, with an overlap and a gap {elapsed2:.2f} s")
+
+
+# ------------------------------------------------------------------ spikes (thin spurs of a ring)
+def _with_spike(cell, length_m: float, width_m: float, *, up: bool = True):
+    """``cell`` (a box on the city's edge) with a rectangular spur out of the middle of its top edge."""
+    x0, y0, x1, y1 = cell.bounds
+    xm = (x0 + x1) / 2
+    w, ln = width_m * M_LON, length_m * M_LAT
+    return shapely.Polygon([(x0, y0), (x1, y0), (x1, y1), (xm + w, y1), (xm + w, y1 + ln), (xm, y1 + ln),
+                            (xm, y1), (x0, y1)])
+
+
+def _top_cell(cells):
+    tops = cells.geometry.bounds["maxy"].to_numpy()
+    return int(np.flatnonzero(tops == tops.max())[0])
+
+
+def test_a_drawn_spike_is_a_warning_with_its_size_and_place(city):
+    communities, cells = city
+    i = _top_cell(cells)
+    spiky = _with_spike(cells.geometry.values[i], 260.0, 0.02)
+    assert spiky.is_valid
+    problems = check_layer(_replace(cells, i, spiky), communities, level="cell", source="cells.shp")
+    # 2 cm wide: thinner than the tolerance, so no coverage check sees it; only the spike check does
+    assert _kinds(problems) == [("warning", "spike")]
+    (p,) = problems
+    assert p.codes == (cells["code"][i],)
+    assert p.params["length_m"] == pytest.approx(260.0, rel=0.03)
+    assert p.params["width_m"] == pytest.approx(0.02, rel=0.2)
+    top = cells.geometry.values[i].bounds[3]
+    assert p.lat == pytest.approx(top + 260.0 * M_LAT, abs=2 * M_LAT)  # the far end of the needle
+    assert p.message.startswith(f"cells.shp: cell {cells['code'][i]} {cells['name'][i]} has a spike")
+
+
+def test_spike_check_runs_on_any_level_and_on_flat_layers(city):
+    communities, cells = city
+    k = _top_cell(communities)
+    spiky = _with_spike(communities.geometry.values[k], 40.0, 0.5)
+    problems = check_layer(_replace(communities, k, spiky), None, level="community")
+    assert [(p.kind, p.codes) for p in problems] == [("spike", (communities["code"][k],))]
+
+
+def test_corners_short_stubs_and_wide_arms_are_not_spikes(city):
+    communities, cells = city
+    i = _top_cell(cells)
+    x0, y0, x1, y1 = cells.geometry.values[i].bounds
+    # a wedge: its 8° tip reaches only ~7 m out of its body
+    a = np.radians(8)
+    wedge = shapely.Polygon([(x0, y0), (x0 + 200 * M_LON, y0),
+                             (x0 + 200 * np.cos(a) * M_LON, y0 + 200 * np.sin(a) * M_LAT)])
+    for geom in (_with_spike(cells.geometry.values[i], 6.0, 0.02),    # a stub shorter than 10 m
+                 _with_spike(cells.geometry.values[i], 300.0, 5.0),   # an arm 5 m wide is a shape, not a spike
+                 wedge):
+        assert [p for p in check_layer(_replace(cells, i, geom), None, level="cell") if p.kind == "spike"] == []
+
+
+def test_the_demo_cells_have_no_spike():
+    from gridmap.boundaries.checks import find_spikes
+    from gridmap.demo import REPO
+
+    for name in ("zhoushan_cells.shp", "zhoushan_communities.shp"):
+        layer = read_boundary_file(str(REPO / "data" / "shapefiles" / name), "cell")
+        gdf = layer.features
+        assert len(gdf) > 400
+        assert find_spikes(gdf.geometry.values, gdf["code"].to_numpy()) == []

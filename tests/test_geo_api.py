@@ -323,3 +323,31 @@ def test_feature_collection_is_valid_json_with_odd_text(gclient, city, sessionma
         add_case(s, cat, lon=122.01, lat=30.031, title='引号"\\ </script> \u2028 换行\n结束')
     fc = json.loads(get(gclient, f"/api/v1/geo/cases?bbox={CITY}", city["tokens"]["admin"]).get_data(as_text=True))
     assert any(f["properties"]["title"] == '引号"\\ </script> \u2028 换行\n结束' for f in fc["features"])
+
+
+# ----------------------------------------------------------------------------- basemap and labels
+
+def test_basemap_land_and_names_for_any_logged_in_user(gclient, city):
+    import shapely.geometry
+
+    for who in ("admin", "w1"):  # public geography: the worker sees the same land as the admin
+        r = get(gclient, f"/api/v1/geo/basemap?bbox={CITY}&z=12", city["tokens"][who])
+        assert r.status_code == 200, r.json
+        feats = r.json["features"]
+        land = [f for f in feats if f["properties"]["kind"] == "land"]
+        labels = {(f["properties"]["level"], f["properties"]["name"]) for f in feats if f["properties"]["kind"] == "label"}
+        assert [f["properties"]["code"] for f in land] == ["330999"]
+        assert shapely.geometry.shape(land[0]["geometry"]).area == pytest.approx(0.08 * 0.04, rel=1e-3)
+        assert labels == {("district", "测试区"), ("street", "西街道"), ("street", "东街道")}
+    assert gclient.get(f"/api/v1/geo/basemap?bbox={CITY}").status_code == 401
+    assert get(gclient, "/api/v1/geo/basemap?bbox=1,2", city["tokens"]["admin"]).status_code == 400
+
+
+def test_area_label_points_lie_inside_their_area(gclient, city):
+    import shapely.geometry
+
+    fc = get(gclient, f"/api/v1/geo/cells?bbox={CITY}&z=15", city["tokens"]["admin"]).json
+    assert len(fc["features"]) == 16
+    for f in fc["features"]:
+        x, y = f["properties"]["label_at"]
+        assert shapely.geometry.shape(f["geometry"]).contains(shapely.geometry.Point(x, y))

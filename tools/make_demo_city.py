@@ -34,8 +34,12 @@ How it is built (bottom-up, so every level is an exact coverage of its parent)
    to the island in WGS84; detached bits are given to a neighbour; ``shapely.coverage_clean``
    over all cells makes shared edges identical (also across the 定海/普陀 border).
 3. Communities = coverage union of contiguous groups of cells (k-means + contiguity repair);
-   streets = union of their communities; districts = union of their streets.
-4. Checks (the script fails loudly): validity, coverage validity of each parent's children,
+   streets = union of their communities; districts = union of their streets. Then spurs (thin
+   spikes a cell's ring runs out along the coast and back, centimetres wide, up to ~1 km long,
+   left by the clip) are cut off the cells, their strips given to the sea, and the areas above
+   the changed cells re-united (``cut_spurs_in_hierarchy``; after step 3, so that the
+   communities are drawn as before).
+4. Checks (the script fails loudly): validity, no spurs, coverage validity of each parent's children,
    children's union == parent (symmetric difference area in EPSG:4550), unique codes, sums.
    The written files are read back and checked again.
 
@@ -858,6 +862,127 @@ def build_communities(rng, dcode, cells):
 # --------------------------------------------------------------------------------------
 
 
+# --------------------------------------------------------------------------------------
+# Spurs: thin spikes of a ring (a cell's ring running out along the coast and back)
+# --------------------------------------------------------------------------------------
+
+SPUR_HALF_WIDTH_M = 0.5   # a spur is narrower than 1 m ...
+SPUR_REACH_M = 10.0       # ... and reaches more than 10 m out of the cell's body
+_SPUR_VERTEX_M = SPUR_HALF_WIDTH_M  # vertices further than that from the body may belong to a spur
+_SPUR_KEEP_M = 2.0  # ... but those at the ends of a run closer than this are kept (corners)
+
+
+def _ring_spur_runs(ring_m, body):
+    """Index runs (cyclic, over the ring's distinct vertices) of the spurs of one metric ring."""
+    xy = shapely.get_coordinates(ring_m)[:-1]
+    d = shapely.distance(shapely.points(xy), body)
+    out = d > _SPUR_VERTEX_M
+    if not out.any() or out.all():
+        return []
+    start = int(np.flatnonzero(~out)[0])  # walk from a vertex on the body
+    order = np.roll(np.arange(len(xy)), -start)
+    runs, cur = [], []
+    for k in order:
+        if out[k]:
+            cur.append(int(k))
+        elif cur:
+            runs.append(cur)
+            cur = []
+    if cur:
+        runs.append(cur)
+    spurs = []
+    for r in runs:
+        if d[r].max() <= SPUR_REACH_M:
+            continue
+        # a run's ends may be true corners of the body (an opening rounds an acute corner by up
+        # to a metre or so): keep the vertices close to the body, cut only the spur beyond them
+        while d[r[0]] < _SPUR_KEEP_M:
+            r = r[1:]
+        while d[r[-1]] < _SPUR_KEEP_M:
+            r = r[:-1]
+        spurs.append(r)
+    return spurs
+
+
+def remove_spurs(geom):
+    """``geom`` (WGS84) without its spurs, every other vertex kept exactly; and how many were cut.
+
+    The body is the morphological opening of the polygon (inward buffer, then outward, by
+    SPUR_HALF_WIDTH_M, in metres); a spur is a run of ring vertices lying off that body that
+    reaches further than SPUR_REACH_M. Cutting a run joins its two neighbours on the body.
+    """
+    polys = []
+    cut = 0
+    for poly in shapely.get_parts(geom):
+        body = shapely.buffer(shapely.buffer(to_metric(poly), -SPUR_HALF_WIDTH_M, quad_segs=4),
+                              SPUR_HALF_WIDTH_M, quad_segs=4)
+        if body.is_empty:
+            polys.append(poly)
+            continue
+        rings = [poly.exterior, *poly.interiors]
+        new_rings = []
+        for ring in rings:
+            runs = _ring_spur_runs(to_metric(ring), body)
+            xy = shapely.get_coordinates(ring)[:-1]
+            if runs:
+                drop = np.zeros(len(xy), dtype=bool)
+                for r in runs:
+                    drop[r] = True
+                xy = xy[~drop]
+                cut += len(runs)
+            new_rings.append(np.vstack([xy, xy[:1]]))
+        polys.append(shapely.Polygon(new_rings[0], new_rings[1:]))
+    if not cut:
+        return geom, 0
+    out = polys[0] if len(polys) == 1 else shapely.multipolygons(polys)
+    return out, cut
+
+
+def cut_spurs(cells):
+    """Remove the spurs of the cells (in place). A spur of the generated cells runs along the coast
+    (clipping Voronoi edges to the island leaves them); cutting it gives its centimetre-wide strip
+    to the sea. Fails loudly if a cut leaves an invalid cell or opens a hole in the land."""
+    geoms = np.array([c.geom for c in cells], dtype=object)
+    holes_before = shapely.get_num_interior_rings(shapely.get_parts(shapely.coverage_union_all(geoms))).sum()
+    total, lost, changed = 0, 0.0, []
+    for c in cells:
+        g, n = remove_spurs(c.geom)
+        if not n:
+            continue
+        check(bool(shapely.is_valid(g)), f"cell {c.code}: invalid after cutting a spur")
+        a = area_m2(shapely.difference(c.geom, g))
+        check(a < 100.0, f"cell {c.code}: a spur cut removed {a:.1f} m2")
+        c.geom, total, lost = g, total + n, lost + a
+        changed.append(c)
+    geoms = np.array([c.geom for c in cells], dtype=object)
+    check(bool(shapely.coverage_is_valid(geoms)), "cells are not a valid coverage after cutting spurs")
+    holes_after = shapely.get_num_interior_rings(shapely.get_parts(shapely.coverage_union_all(geoms))).sum()
+    check(holes_after == holes_before, "cutting spurs opened a hole in the land")
+    print(f"  cut {total} spurs off {len(changed)} cells ({lost:.1f} m2 of coastal strips given to the sea)")
+    return changed
+
+
+def cut_spurs_in_hierarchy(units):
+    """Cut the spurs of the cells (``cut_spurs``), after the communities are drawn (so that the
+    cut does not change which cells make a community), and rebuild the outlines of the areas
+    above the changed cells as coverage unions of their children, as ``build_city`` made them."""
+    by_code = {u.code: u for u in units}
+    changed = cut_spurs([u for u in units if u.level == "cell"])
+    kids = defaultdict(list)
+    for u in units:
+        if u.parent:
+            kids[u.parent].append(u)
+    dirty = {u.parent for u in changed}
+    for _level in ("community", "street", "district"):
+        above = set()
+        for code in sorted(dirty):
+            p = by_code[code]
+            p.geom = shapely.coverage_union_all([k.geom for k in kids[code]])
+            if p.parent:
+                above.add(p.parent)
+        dirty = above
+
+
 def build_city(outlines, seed):
     all_cells: list[Cell] = []
     district_islands = {}
@@ -937,6 +1062,7 @@ def build_city(outlines, seed):
         units.append(Unit("district", dcode, dname, "", dkind,
                           shapely.coverage_union_all([u.geom for u in street_units]),
                           sum(u.households for u in street_units), sum(u.population for u in street_units)))
+    cut_spurs_in_hierarchy(units)
     return units, district_islands
 
 
@@ -989,6 +1115,8 @@ def run_checks(units, outlines=None, label="built"):
                 check(u.parent in by_code and u.code.startswith(u.parent), f"[{label}] bad parent of {u.code}")
         lay = np.array([u.geom for u in by_level[lv]], dtype=object)
         check(bool(shapely.coverage_is_valid(lay)), f"[{label}] the {lv} layer is not a valid coverage")
+    spiky = [u.code for u in by_level["cell"] if remove_spurs(u.geom)[1]]
+    check(not spiky, f"[{label}] cells with a spur (a thin spike of their ring): {spiky[:5]}")
     for lv, child in zip(LEVELS[:-1], LEVELS[1:]):
         kids = defaultdict(list)
         for u in by_level[child]:

@@ -1,9 +1,14 @@
-"""Hierarchy checks on a layer of boundaries: overlaps, gaps, children outside their parent.
+"""Hierarchy checks on a layer of boundaries: overlaps, gaps, children outside their parent, spikes.
 
 Owns: :func:`check_layer`, which compares the polygons of one level (e.g. the cells of an
 import) with each other and with their parents (e.g. the communities) and reports, as
 :class:`~gridmap.boundaries.io.Problem` s, siblings that overlap, children that stick out of
-their parent or name a parent that does not exist, and parent area that no child covers.
+their parent or name a parent that does not exist, and parent area that no child covers;
+and :func:`find_spikes` (warnings, kind ``spike``): thin spurs of a ring, a needle narrower than
+``SPIKE_WIDTH_M`` reaching more than ``SPIKE_REACH_M`` out of the polygon's body (the body is
+its morphological opening: inward buffer, then outward, by half the width, in metres). A
+digitizing slip or a clip along a coast leaves such needles; they pass every coverage check,
+catch points and draw as hairlines.
 Overlays run on the lon/lat coordinates as stored, so that edges shared exactly stay shared
 (projecting first turns a long parent edge into a chord while its children's extra vertices
 bend: false slivers of decimetres over kilometres). Every area and width is measured in metres
@@ -30,6 +35,8 @@ by its children's union grown by ``tolerance_m / 2``, is passed: any piece wide 
 report holds a disk of radius ``tolerance_m / 2`` whose centre lies outside that grown shape,
 so the filter loses nothing. 3,200 cells under 400 communities take ~0.2 s when edges match
 exactly and a few seconds with 1.2 million mismatched vertices (the per-parent union dominates).
+The spike check adds a minimum clearance over all children and an opening of the few that
+have a narrow part: ~0.3 s for the 1,968 demo cells, ~6 s for 620,000 jittered vertices.
 """
 from __future__ import annotations
 
@@ -42,7 +49,12 @@ from gridmap.boundaries.io import LEVELS, Problem
 from gridmap.config import check_tolerance_m
 from gridmap.geo import measure, shapes
 
-__all__ = ["check_layer"]
+__all__ = ["check_layer", "find_spikes", "SPIKE_WIDTH_M", "SPIKE_REACH_M"]
+
+#: a spike is narrower than this ...
+SPIKE_WIDTH_M = 1.0
+#: ... and reaches further than this out of the polygon's body
+SPIKE_REACH_M = 10.0
 
 _PARENT_LEVEL = {"street": "district", "community": "street", "cell": "community"}
 _PLURAL = {"district": "districts", "street": "streets", "community": "communities", "cell": "cells"}
@@ -158,6 +170,9 @@ def check_layer(
 
     def pid(k: int) -> str:
         return f"{p_codes[k]} {p_names[k]}".strip()
+
+    problems.extend(find_spikes(geoms[usable], codes[usable], names[usable], rows=rows[usable],
+                                level=level, prefix=prefix))
 
     everything = np.concatenate([geoms[usable], p_geoms[p_usable]])
     if len(everything) == 0:
@@ -371,3 +386,73 @@ def _flat_gaps(problems, cover, mask, codes, tol, epsg, prefix, words, *, exact_
             f"at {lon[k]:.6f} {lat[k]:.6f}",
             codes=tuple(nb), lon=float(lon[k]), lat=float(lat[k]),
         ))
+
+
+def find_spikes(geoms, codes, names=None, *, rows=None, level: str = "cell", prefix: str = "",
+                width_m: float = SPIKE_WIDTH_M, reach_m: float = SPIKE_REACH_M) -> list[Problem]:
+    """Warnings (kind ``spike``) for thin spurs of the rings of lon/lat polygons ``geoms``.
+
+    A spur is a piece of the polygon outside its body (the opening by ``width_m / 2``) that
+    reaches further than ``reach_m`` from the body: a rounded corner or a floating-point
+    seam lies within centimetres of the body and is not one. Reported once per spur, with its
+    length and mean width in metres and the location of its far end. Vectorized: a minimum
+    clearance over all polygons picks the few that have any part narrower than ``width_m``; one
+    buffer pair and one difference run over those.
+    """
+    geoms = measure.as_geometry_array(geoms)
+    n = len(geoms)
+    if n == 0:
+        return []
+    codes = np.asarray(codes, dtype=object)
+    names = np.full(n, "", dtype=object) if names is None else np.asarray(names, dtype=object)
+    rows = np.full(n, None, dtype=object) if rows is None else np.asarray(rows, dtype=object)
+    epsg = measure.metric_crs_for(geoms)
+    metric = measure.to_metric(geoms, epsg)
+    half = width_m / 2.0
+    # only a polygon with a vertex closer than the width to a segment it does not end can have
+    # a part narrower than the width: the cheap filter (minimum clearance) before any buffer
+    idx = np.flatnonzero(shapely.minimum_clearance(metric) < width_m)
+    if not len(idx):
+        return []
+    body = np.full(n, None, dtype=object)
+    body[idx] = shapely.buffer(shapely.buffer(metric[idx], -half, quad_segs=4), half, quad_segs=4)
+    idx = idx[~shapely.is_empty(body[idx])]  # thinner than the width everywhere: a sliver, not a spur
+    if not len(idx):
+        return []
+    rest = shapely.difference(metric[idx], body[idx])
+    parts, owner = shapely.get_parts(rest, return_index=True)
+    poly = shapely.get_type_id(parts) == 3
+    parts, owner = parts[poly], idx[owner[poly]]
+    parts_area = shapely.area(parts)
+    keep = parts_area > 0
+    parts, owner, parts_area = parts[keep], owner[keep], parts_area[keep]
+    if not len(parts):
+        return []
+    grown = shapely.buffer(body[owner], reach_m, quad_segs=4)
+    far = ~shapely.covers(grown, parts)
+    parts, owner, parts_area = parts[far], owner[far], parts_area[far]
+    if not len(parts):
+        return []
+    length = shapely.length(parts) / 2.0
+    width = parts_area / np.maximum(length, 1e-9)
+    # the far end: the vertex of the piece farthest from the body
+    tips = []
+    for p, o in zip(parts, owner):
+        pts = shapely.points(shapely.get_coordinates(p))
+        tips.append(pts[int(np.argmax(shapely.distance(pts, body[o])))])
+    tip_ll = measure.to_wgs84(np.array(tips, dtype=object), epsg)
+    x, y = shapely.get_x(tip_ll), shapely.get_y(tip_ll)
+    out = []
+    for k in np.argsort(-length, kind="stable"):
+        i = owner[k]
+        who = f"{codes[i]} {names[i] or ''}".strip()
+        out.append(Problem(
+            "warning", "spike",
+            f"{prefix}{level} {who} has a spike (a thin spur of its boundary) {length[k]:.0f} m long and "
+            f"{width[k]:.2f} m wide, ending at {x[k]:.6f} {y[k]:.6f}",
+            codes=(str(codes[i]),), row=int(rows[i]) if rows[i] is not None else None,
+            lon=float(x[k]), lat=float(y[k]),
+            params={"level": level, "code": str(codes[i]), "name": str(names[i] or ""),
+                    "length_m": round(float(length[k]), 1), "width_m": round(float(width[k]), 3)},
+        ))
+    return out

@@ -121,7 +121,8 @@ class Problem:
     """One finding about a boundary file or layer.
 
     ``severity`` is "error" (blocks the import), "warning", or "repair" (what ``fix``
-    changed). ``message`` is one line naming the file, the feature and the reason.
+    changed). ``message`` is one line naming the file, the feature and the reason (English);
+    ``params`` holds its values where a page renders the message per language from ``kind``.
     """
 
     severity: str
@@ -131,6 +132,8 @@ class Problem:
     row: int | None = None
     lon: float | None = None
     lat: float | None = None
+    #: the numbers and names of the message, for rendering it in another language (kind + params)
+    params: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         d = asdict(self)

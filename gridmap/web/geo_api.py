@@ -9,12 +9,16 @@ with the number of cases: past the cap, cases come back as one feature per cell.
 
   GET /api/v1/geo/cells?bbox=minlon,minlat,maxlon,maxlat&level=cell|community|street|district&z=
         current areas intersecting the bbox: code, name, level, households, open_cases,
-        per_1000_households; geometry simplified to about half a pixel at zoom z.
+        per_1000_households, label_at (a point inside the area, [lon, lat], where its label goes);
+        geometry simplified to about half a pixel at zoom z.
         Optional category/from/to/overdue restrict the counted (open) cases; limit ≤ 5000.
   GET /api/v1/geo/cases?bbox=&status=open|all|s1,s2&category=&from=&to=&overdue=1&limit=
         points (id, number, category, status, urgent, overdue, supervised, title); more than ``limit``
         (default 2000) in the bbox → ``aggregated: true``, one point per cell with counts.
   GET /api/v1/geo/heat?bbox=&… (same filters)  → [[lat, lon, weight], …] on a grid (≤ limit cells)
+  GET /api/v1/geo/basemap?bbox=&z=           → the offline vector basemap (GRIDMAP_BASEMAP=vector): land
+        (the current district outlines in the bbox, simplified for z) and label points of the
+        districts and streets (name, level). Public geography: any logged-in user, not scoped.
   GET /api/v1/geo/extent                     → {"bbox": [minlon, minlat, maxlon, maxlat] | null}, the
         caller's own area (a worker's cells), for a map's initial view
   GET /api/v1/geo/tiles/<z>/<x>/<y>.mvt      → Mapbox vector tile of current cells (PostGIS only)
@@ -226,8 +230,10 @@ def cells_geojson(session, actor, bbox, *, level: str = "cell", z: int | None = 
     scope = _scope_ids(session, actor)
     tol = tolerance_deg(z, bbox)
     geom = AreaGeometry.geom
+    pos = func.ST_PointOnSurface(geom)
     q = (select(Area.id, Area.code, Area.name, Area.level, Area.kind, Area.households,
-                _as_geojson(session, func.ST_SimplifyPreserveTopology(geom, tol), digits_for(tol)).label("gj"))
+                _as_geojson(session, func.ST_SimplifyPreserveTopology(geom, tol), digits_for(tol)).label("gj"),
+                func.ST_X(pos).label("lx"), func.ST_Y(pos).label("ly"))
          .join(AreaGeometry, AreaGeometry.area_id == Area.id)
          .where(Area.level == level, Area.retired_at.is_(None), AreaGeometry.valid_to.is_(None),
                 _bbox_clause(session, geom, AreaGeometry.id, "area_geometries", bbox, exact=True))
@@ -253,7 +259,8 @@ def cells_geojson(session, actor, bbox, *, level: str = "cell", z: int | None = 
         hh = r.households if r.households is not None else summed.get(r.id)
         n = int(counts.get(r.id, 0))
         props = {"id": r.id, "code": r.code, "name": r.name, "level": r.level, "kind": r.kind, "households": hh,
-                 "open_cases": n, "per_1000_households": round(n * 1000.0 / hh, 2) if hh else None}
+                 "open_cases": n, "per_1000_households": round(n * 1000.0 / hh, 2) if hh else None,
+                 "label_at": [round(float(r.lx), 6), round(float(r.ly), 6)] if r.lx is not None else None}
         feats.append(_feature(r.id, props, r.gj))
     return _feature_collection(feats, level=level, count=len(feats), truncated=truncated, limit=limit,
                                tolerance=tol)
@@ -378,6 +385,40 @@ def heat():
     resp.headers["X-Gridmap-Grid-Degrees"] = f"{grid:.8f}"
     resp.headers["X-Gridmap-Truncated"] = "1" if truncated else "0"
     return resp
+
+
+# ----------------------------------------------------------------------------- basemap
+
+def basemap_geojson(session, bbox, *, z: int | None = None) -> str:
+    """Land (district outlines) in the bbox and label points of the districts and streets there."""
+    tol = max(tolerance_deg(z, bbox), 1e-6)
+    geom = AreaGeometry.geom
+    current = (Area.retired_at.is_(None), AreaGeometry.valid_to.is_(None),
+               _bbox_clause(session, geom, AreaGeometry.id, "area_geometries", bbox, exact=True))
+    land = session.execute(
+        select(Area.code, Area.name,
+               _as_geojson(session, func.ST_SimplifyPreserveTopology(geom, tol), digits_for(tol)).label("gj"))
+        .join(AreaGeometry, AreaGeometry.area_id == Area.id)
+        .where(Area.level == "district", *current).order_by(Area.code)).all()
+    pos = func.ST_PointOnSurface(geom)
+    labels = session.execute(
+        select(Area.code, Area.name, Area.level, func.ST_X(pos).label("x"), func.ST_Y(pos).label("y"))
+        .join(AreaGeometry, AreaGeometry.area_id == Area.id)
+        .where(Area.level.in_(("district", "street")), *current).order_by(Area.code)).all()
+    feats = [_feature(f"land-{r.code}", {"kind": "land", "code": r.code, "name": r.name}, r.gj)
+             for r in land if r.gj is not None]
+    feats += [_feature(f"label-{r.code}", {"kind": "label", "level": r.level, "code": r.code, "name": r.name},
+                       _point(float(r.x), float(r.y))) for r in labels if r.x is not None]
+    return _feature_collection(feats, count=len(feats), tolerance=tol)
+
+
+@bp.get("/basemap")
+@login_required
+def basemap():
+    _check_keys(("bbox", "z"))
+    bbox = parse_bbox(request.args.get("bbox"))
+    z = _int_arg("z", None, 0, 24)
+    return _json_response(basemap_geojson(get_session(), bbox, z=z))
 
 
 # ----------------------------------------------------------------------------- extent

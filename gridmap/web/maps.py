@@ -14,7 +14,10 @@ Rules this module keeps:
 - Features are never written into the page: layers load per visible area from ``/api/v1/geo``.
 
 Basemaps (``GRIDMAP_BASEMAP``):
-  ``none``               no tiles, a plain light background (the default; works anywhere)
+  ``vector``             the default, offline: the app's own light vector layer (land from the district
+                         outlines in the database, sea around it, district and street names), drawn
+                         under the cells from ``/api/v1/geo/basemap``; works anywhere, no tiles
+  ``none``               no basemap at all, a plain light background
   ``tianditu``           天地图 vector (vec_w) + annotation (cva_w), Web Mercator, t0–t7.tianditu.gov.cn,
                          key ``GRIDMAP_TIANDITU_KEY``; CGCS2000 ≈ WGS84, so no offset to correct
   ``xyz:<template>``     any {z}/{x}/{y} tile server in WGS84/Web Mercator (not Amap/Tencent tiles:
@@ -53,6 +56,8 @@ LAYERS_CSS = "/static/css/gridmap-layers.css"
 GEO_API = "/api/v1/geo"
 LOCAL_TILES = "/tiles/local/{z}/{x}/{y}.png"
 NO_TILES_BACKGROUND = "#f3f4f1"
+SEA_BACKGROUND = "#dcebf5"  # under the vector basemap's land
+BASEMAP_URL = f"{GEO_API}/basemap"
 DEFAULT_CENTER = (30.0, 122.2)  # Zhoushan, (lat, lon)
 #: (min zoom, level) for add_cells_layer(levels=...): districts when the whole city is in view,
 #: cells from zoom 14 (a community fills the screen)
@@ -128,7 +133,7 @@ class LocalMap(folium.Map):
                 }
             );
             {%- if this.control_scale %}
-            L.control.scale().addTo({{ this.get_name() }});
+            L.control.scale({metric: true, imperial: false}).addTo({{ this.get_name() }});
             {%- endif %}
             {%- if this.zoom_control_position %}
             L.control.zoom( { position: {{ this.zoom_control|tojson }} } ).addTo({{ this.get_name() }});
@@ -176,16 +181,17 @@ def _config(key: str, default=None):
 
 
 def parse_basemap(basemap: str | None) -> tuple[str, str]:
-    """("none" | "tianditu" | "xyz" | "local", argument)."""
-    spec = (basemap if basemap is not None else _config("GRIDMAP_BASEMAP", "none")) or "none"
+    """("vector" | "none" | "tianditu" | "xyz" | "local", argument)."""
+    spec = (basemap if basemap is not None else _config("GRIDMAP_BASEMAP", "vector")) or "vector"
     spec = spec.strip()
     kind, _, arg = spec.partition(":")
     kind = kind.strip().lower()
-    if kind in ("none", "tianditu") and not arg:
+    if kind in ("vector", "none", "tianditu") and not arg:
         return kind, ""
     if kind in ("xyz", "local") and arg.strip():
         return kind, arg.strip()
-    raise ValueError(f"GRIDMAP_BASEMAP {spec!r} is not one of: none, tianditu, xyz:<url template>, local:<folder>")
+    raise ValueError(f"GRIDMAP_BASEMAP {spec!r} is not one of: vector, none, tianditu, xyz:<url template>, "
+                     f"local:<folder>")
 
 
 def basemap_hosts(basemap: str | None = None) -> tuple[str, ...]:
@@ -243,9 +249,9 @@ def make_map(*, bounds: Sequence | None = None, center: Sequence[float] | None =
     fit = _bounds_latlon(bounds) if bounds is not None else None
     if fit is not None and center is None:
         center = ((fit[0][0] + fit[1][0]) / 2, (fit[0][1] + fit[1][1]) / 2)
+    background = None if tiles else (SEA_BACKGROUND if kind == "vector" else NO_TILES_BACKGROUND)
     m = LocalMap(location=list(center or DEFAULT_CENTER), zoom_start=zoom if zoom is not None else 10, tiles=None,
-                 width=width, height=height, background=NO_TILES_BACKGROUND if not tiles else None,
-                 maxZoom=max_zoom, minZoom=0, **options)
+                 width=width, height=height, background=background, maxZoom=max_zoom, minZoom=0, **options)
     if fit is not None:
         # before the tile layers, without animation: the first tiles and layer requests are those
         # of the final view
@@ -254,6 +260,8 @@ def make_map(*, bounds: Sequence | None = None, center: Sequence[float] | None =
         m.add_child(fb)
     for t in tiles:
         t.add_to(m)
+    if kind == "vector":
+        GridmapLayer("basemap", BASEMAP_URL, {"name": "basemap"}).add_to(m)
     return m
 
 
@@ -313,7 +321,7 @@ class GridmapLayer(JSCSSMixin, folium.MacroElement):
     def __init__(self, kind: str, url: str, options: dict):
         super().__init__()
         self._name = "GridmapLayer"
-        if kind not in ("cells", "cases", "choropleth", "heat"):
+        if kind not in ("cells", "cases", "choropleth", "heat", "basemap"):
             raise ValueError(f"unknown layer kind {kind!r}")
         self.kind = kind
         self.url = url
@@ -337,7 +345,10 @@ def add_cells_layer(m: folium.Map, url: str = f"{GEO_API}/cells", *, level: str 
     """Area outlines of ``level`` in view, optionally filled by ``property`` (classes by ``breaks``).
 
     ``levels`` (e.g. LEVELS_BY_ZOOM) picks the level by zoom instead; ``tooltip`` is a list of
-    (property, label) pairs; ``area_url`` like "/areas/{code}" makes areas clickable.
+    (property, label) pairs; ``area_url`` like "/areas/{code}" makes areas clickable. Areas are
+    labelled by zoom (``labels=False`` turns it off): districts and streets from the zoom they
+    are drawn at, communities from 12, cells from 15 with their name and the last digits of
+    their code; a legend entry names the layer.
     """
     if "area_url" in opts:
         opts["areaUrl"] = opts.pop("area_url")

@@ -295,8 +295,9 @@ def test_choropleth_and_heat(gm_page, map_data):
     gm.goto("/_test/map?layers=choropleth,heat")
     _wait_layer(gm, "choropleth")
     _wait_layer(gm, "heat")
-    legend = gm.page.locator(".gm-legend")
+    legend = gm.page.locator(".gm-legend:not(.gm-layer-legend)")  # the choropleth's classes
     assert legend.count() == 1 and "未结事件" in legend.inner_text() and "≥ 6" in legend.inner_text()
+    assert "事件热力" in gm.page.locator(".gm-layer-legend").inner_text()  # the other layers' legend
     fills = gm.page.evaluate("Array.from(document.querySelectorAll('.leaflet-overlay-pane path'))"
                              ".map(p => p.getAttribute('fill'))")
     # breaks 1, 3, 6: CELL has 40 open cases, OTHER_CELL 1, the other 14 none

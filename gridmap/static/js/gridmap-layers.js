@@ -7,6 +7,11 @@
  *   GridmapLayers.cases(map, url, {filter, caseUrl: "/cases/{id}", name})
  *   GridmapLayers.choropleth(map, url, {property, breaks, colors, legend, level, filter, name})
  *   GridmapLayers.heat(map, url, {filter, heat: {radius, blur}, name})
+ *   GridmapLayers.basemap(map, url, {name})   the offline vector basemap: land, sea, district/street names
+ *
+ * Areas are labelled by zoom (LABEL_ZOOM; cells with their name and the short code, the last digits
+ * of the code), every layer adds its entry to one legend per map, and the language of the labels
+ * and the legend follows <html lang> (zh-CN first, English).
  *
  * Each returns a handle {layer, name, setFilter(obj), reload(), remove(), loads, lastData} and is also
  * found with GridmapLayers.get(name). Requests carry the page's own credentials (same-origin
@@ -25,6 +30,17 @@
     handled: '已处置', verifying: '核查中', closed: '已结案', evaluated: '已评价', parked: '挂账'
   };
   var LEVEL_ZH = {district: '区县', street: '街道乡镇', community: '社区村', cell: '网格'};
+  var LEVEL_EN = {district: 'districts', street: 'streets', community: 'communities', cell: 'cells'};
+  //: the zoom from which the areas of a level carry their names
+  var LABEL_ZOOM = {district: 0, street: 10, community: 12, cell: 15};
+  //: the zooms at which the basemap names districts and streets (under the area layers' own labels)
+  var BASEMAP_LABEL_ZOOM = {district: [0, 13], street: [12, 16]};
+
+  function english() {
+    var lang = (document.documentElement.getAttribute('lang') || 'zh').toLowerCase();
+    return lang.indexOf('en') === 0;
+  }
+  function T(zh, en) { return english() ? en : zh; }
   var DEFAULT_TOOLTIP = [['name', ''], ['code', '编码'], ['households', '户数'], ['open_cases', '未结事件'],
     ['per_1000_households', '每千户']];
 
@@ -255,11 +271,111 @@
         }
       }
     }).addTo(map);
+    var labels = L.layerGroup().addTo(map);
     var loader = new Loader(map, url, opts, function (data) {
       layer.clearLayers();
       layer.addData(data);
+      drawLabels(map, labels, data, opts);
     }, function (m) { return {level: levelFor(opts, m.getZoom())}; });
-    return makeHandle(loader, layer, function () { if (legendControl) { map.removeControl(legendControl); } });
+    if (!styled && opts.legend !== false) {
+      legendEntry(map, opts.name, function () {
+        var lv = levelFor(opts, map.getZoom());
+        return {title: null, rows: [{swatch: {border: base.color, background: 'transparent'},
+          label: T(LEVEL_ZH[lv] || lv, LEVEL_EN[lv] || lv) + T('边界', ' boundaries')}]};
+      });
+    }
+    return makeHandle(loader, layer, function () {
+      if (legendControl) { map.removeControl(legendControl); }
+      map.removeLayer(labels);
+      legendEntry(map, opts.name, null);
+    });
+  }
+
+  // ------------------------------------------------------------------ labels
+
+  function shortCode(code) {
+    // a cell's code is its community's code plus a sequence: the sequence is what tells cells apart
+    return code && code.length > 12 ? code.slice(12) : code;
+  }
+
+  function labelText(p) {
+    if (p.level === 'cell') {
+      var name = p.name || '';
+      var m = /第(\d+)网格$/.exec(name);
+      return (m ? T('第' + m[1] + '网格', 'Cell ' + m[1]) : name) + ' · ' + shortCode(p.code);
+    }
+    return p.name || p.code;
+  }
+
+  function drawLabels(map, group, data, opts) {
+    group.clearLayers();
+    if (opts.labels === false) { return; }
+    var z = map.getZoom(), feats = (data && data.features) || [];
+    var lv = levelFor(opts, z);
+    if (z < (LABEL_ZOOM[lv] === undefined ? 99 : LABEL_ZOOM[lv])) { return; }
+    if (lv === 'district' && map._gmBasemap) { return; }   // the basemap names the districts already
+    feats.forEach(function (f) {
+      var p = f.properties || {};
+      if (!p.label_at) { return; }
+      var marker = L.marker([p.label_at[1], p.label_at[0]], {
+        icon: L.divIcon({className: 'gm-area-label gm-area-label-' + (p.level || lv),
+          html: el('span', null, labelText(p)), iconSize: null}),
+        interactive: false, keyboard: false
+      });
+      group.addLayer(marker);
+    });
+  }
+
+  // ------------------------------------------------------------------ one legend per map
+
+  var LayerLegend = L.Control.extend({
+    options: {position: 'bottomleft'},
+    onAdd: function (map) {
+      var box = el('div', 'gm-legend gm-layer-legend');
+      var toggle = el('button', 'gm-legend-toggle', T('图例', 'Legend'));
+      toggle.type = 'button';
+      box.appendChild(toggle);
+      this._div = el('div', 'gm-legend-body');
+      box.appendChild(this._div);
+      // on a phone the legend starts folded: it would cover half of a small map
+      if (map.getContainer().clientWidth < 480) { box.classList.add('gm-collapsed'); }
+      toggle.setAttribute('aria-expanded', String(!box.classList.contains('gm-collapsed')));
+      L.DomEvent.on(toggle, 'click', function () {
+        box.classList.toggle('gm-collapsed');
+        toggle.setAttribute('aria-expanded', String(!box.classList.contains('gm-collapsed')));
+      });
+      L.DomEvent.disableClickPropagation(box);
+      this._box = box;
+      return box;
+    },
+    draw: function (entries) {
+      var div = this._div;
+      while (div.firstChild) { div.removeChild(div.firstChild); }
+      Object.keys(entries).forEach(function (k) {
+        var e = entries[k]();
+        if (!e) { return; }
+        if (e.title) { div.appendChild(el('div', 'gm-legend-title', e.title)); }
+        e.rows.forEach(function (r) {
+          var row = el('div', 'gm-legend-row');
+          var sw = el('span', 'gm-legend-swatch' + (r.round ? ' gm-legend-round' : ''));
+          sw.style.background = r.swatch.background;
+          if (r.swatch.border) { sw.style.border = '2px solid ' + r.swatch.border; }
+          row.appendChild(sw);
+          row.appendChild(el('span', null, r.label));
+          div.appendChild(row);
+        });
+      });
+      this._box.hidden = div.childNodes.length === 0;
+    }
+  });
+
+  function legendEntry(map, key, fn) {
+    if (!map._gmLegend) {
+      map._gmLegend = {control: new LayerLegend().addTo(map), entries: {}};
+      map.on('zoomend', function () { map._gmLegend.control.draw(map._gmLegend.entries); });
+    }
+    if (fn) { map._gmLegend.entries[key || 'layer'] = fn; } else { delete map._gmLegend.entries[key || 'layer']; }
+    map._gmLegend.control.draw(map._gmLegend.entries);
   }
 
   function cells(map, url, opts) { return areaLayer(map, url, opts); }
@@ -368,6 +484,15 @@
       : L.layerGroup();
     var aggregates = L.layerGroup();
     var group = L.layerGroup([points, aggregates]).addTo(map);
+    legendEntry(map, opts.name, function () {
+      return {title: T('事件', 'Cases'), rows: [
+        {swatch: {background: '#2b6cb0'}, round: true, label: T('办理中', 'open')},
+        {swatch: {background: '#dd6b20'}, round: true, label: T('紧急', 'urgent')},
+        {swatch: {background: '#c53030'}, round: true, label: T('超时', 'overdue')},
+        {swatch: {background: '#8a8f98'}, round: true, label: T('已办结', 'closed')},
+        {swatch: {background: 'rgba(43, 108, 176, .78)'}, round: true, label: T('数字：聚合的事件数', 'number: cases grouped')}
+      ]};
+    });
     var loader = new Loader(map, url, opts, function (data) {
       points.clearLayers();
       aggregates.clearLayers();
@@ -399,6 +524,10 @@
       throw new Error('GridmapLayers.heat needs leaflet_heat.min.js (gridmap.web.maps.add_heat_layer loads it)');
     }
     var layer = L.heatLayer([], Object.assign({radius: 20, blur: 15, minOpacity: 0.3}, opts.heat || {})).addTo(map);
+    legendEntry(map, opts.name, function () {
+      return {title: T('事件热力', 'Case density'), rows: [
+        {swatch: {background: 'linear-gradient(90deg, blue, lime, yellow, red)'}, label: T('少 → 多', 'few → many')}]};
+    });
     var loader = new Loader(map, url, opts, function (data) {
       var pts = Array.isArray(data) ? data : ((data && data.points) || []);
       var max = 1;
@@ -409,7 +538,46 @@
     return makeHandle(loader, layer);
   }
 
+  // ------------------------------------------------------------------ the offline vector basemap
+
+  function basemap(map, url, opts) {
+    opts = Object.assign({name: 'basemap'}, opts || {});
+    map._gmBasemap = true;
+    if (!map.getPane('gmBasemap')) {
+      map.createPane('gmBasemap').style.zIndex = 250;   // above tiles (200), under the areas (400)
+      var lp = map.createPane('gmBasemapLabels');
+      lp.style.zIndex = 450;
+      lp.style.pointerEvents = 'none';
+    }
+    var land = L.geoJSON(null, {
+      pane: 'gmBasemap', interactive: false,
+      style: {color: '#9fb3c8', weight: 1, fillColor: '#fbfaf5', fillOpacity: 1},
+      filter: function (f) { return f.properties && f.properties.kind === 'land'; }
+    }).addTo(map);
+    var names = L.layerGroup().addTo(map);
+    var loader = new Loader(map, url, opts, function (data) {
+      land.clearLayers();
+      land.addData(data);
+      names.clearLayers();
+      var z = map.getZoom();
+      ((data && data.features) || []).forEach(function (f) {
+        var p = f.properties || {}, band = BASEMAP_LABEL_ZOOM[p.level];
+        if (p.kind !== 'label' || !band || z < band[0] || z > band[1]) { return; }
+        var c = f.geometry.coordinates;
+        names.addLayer(L.marker([c[1], c[0]], {pane: 'gmBasemapLabels', interactive: false, keyboard: false,
+          icon: L.divIcon({className: 'gm-basemap-label gm-basemap-label-' + p.level,
+            html: el('span', null, p.name), iconSize: null})}));
+      });
+    });
+    legendEntry(map, opts.name, function () {
+      return {title: null, rows: [{swatch: {background: '#fbfaf5', border: '#9fb3c8'}, label: T('陆地', 'land')},
+        {swatch: {background: '#dcebf5'}, label: T('海域', 'sea')}]};
+    });
+    return makeHandle(loader, land, function () { map.removeLayer(names); legendEntry(map, opts.name, null); });
+  }
+
   global.GridmapLayers = {
+    basemap: basemap,
     cells: cells,
     cases: cases,
     choropleth: choropleth,
