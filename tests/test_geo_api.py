@@ -186,7 +186,7 @@ def test_cases_points_text_as_data(gclient, city):
     props = [f["properties"] for f in fc["features"]]
     html = next(p for p in props if p["title"].startswith("<img"))
     assert html["title"] == "<img src=x onerror=alert(1)>"  # returned verbatim, as data
-    assert set(html) == {"id", "number", "category", "status", "urgent", "overdue", "title"}
+    assert set(html) == {"id", "number", "category", "status", "urgent", "overdue", "supervised", "title"}
     assert "13812345678" not in r.get_data(as_text=True) and "张三" not in r.get_data(as_text=True)
     assert sum(p["urgent"] for p in props) == 1 and sum(p["overdue"] for p in props) == 1
     assert {p["category"] for p in props} == {"暴露垃圾", "道路破损"}

@@ -319,7 +319,7 @@ def case_dict(case: Case, *, with_history: bool = False, show_personal: bool = F
         hidden = hidden_workers(session, actor, {case.assignee_worker_id})
     if case.assignee_worker_id in hidden:
         # a reporter may read back a case routed to another cell's worker: not who that worker is
-        out["routing"].update(worker=None, reason=None, hidden=True)
+        out["routing"].update(worker=None, reason=None, reason_code=None, reason_params=None, hidden=True)
     return out
 
 
@@ -333,7 +333,7 @@ def hidden_workers(session: Session, actor: Actor, ids) -> set[int]:
     return ids - set(session.scalars(select(Worker.id).where(Worker.id.in_(ids), worker_filter(session, actor))))
 
 
-_ROUTING_KEYS = ("routing", "reason", "route_reason")
+_ROUTING_KEYS = ("routing", "reason", "route_reason", "route_reason_code", "route_reason_params")
 
 
 def _redact_event(ev: dict, hidden: set[int]) -> dict:
@@ -347,6 +347,7 @@ def _redact_event(ev: dict, hidden: set[int]) -> dict:
             isinstance(data.get("routing"), dict) and data["routing"].get("worker_id") in hidden)
         if names_hidden:
             ev["data"] = {k: v for k, v in data.items() if k not in _ROUTING_KEYS and not k.endswith("worker_id")}
+            ev.update(comment_code=None, comment_params=None)
     return ev
 
 

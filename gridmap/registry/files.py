@@ -11,7 +11,7 @@ import io
 from pathlib import Path
 from typing import Iterator
 
-from gridmap.textio import decode_text
+from gridmap.textio import csv_problem, csv_reader, decode_text
 
 
 class RegistryFileError(ValueError):
@@ -38,7 +38,7 @@ def read_table(path: str | Path) -> tuple[list[str], Iterator[tuple[int, list[st
         raise RegistryFileError(f"{path}: the file is neither UTF-8 nor GBK text nor an XLSX workbook") from None
     if "\x00" in text[:4096]:
         raise RegistryFileError(f"{path}: the file is binary, not CSV text")
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv_reader(io.StringIO(text, newline=""))  # strict: an unclosed quote is an error
     try:
         header = next(reader)
     except StopIteration:
@@ -61,8 +61,11 @@ def _csv_rows(reader) -> Iterator[tuple[int, list[str]]]:
         except StopIteration:
             return
         except csv.Error as e:
-            line = reader.line_num
-            yield start, ValueError(f"unreadable row: {e}")  # type: ignore[misc]
+            end = reader.line_num
+            yield start, ValueError(csv_problem(start, end, e))  # type: ignore[misc]
+            if end <= line:  # the reader cannot get past this point
+                return
+            line = end
             continue
         line = reader.line_num
         if any(v.strip() for v in row):

@@ -2,8 +2,8 @@
 
 Owns: ``SPECS`` (per JSON-API route: summary, query parameters, request body, success answer) and
 ``openapi_document(app)``, which walks ``app.url_map`` for every rule under ``/api/`` and
-``/open311/``, turns its converters into path parameters (``<int:id>`` → integer 1 … 2^31-1,
-``<any(a, b)>`` → enum) and adds the route's entry from ``SPECS``. A route without an entry is
+``/open311/``, turns its converters into path parameters (``<int:id>`` → integer 1 … 2^31-1;
+``<any(a, b)>`` → one literal path per alternative) and adds the route's entry from ``SPECS``. A route without an entry is
 still described (path, method, generic answers) and listed under ``x-undocumented``, and
 tests/test_openapi.py fails on it, so a new route cannot be left out. Errors are
 ``{"error": text, "field"?: name}`` (Open311: GeoReport's ``[{"code", "description"}]``).
@@ -48,6 +48,11 @@ CASE_FILTERS = {"cell": CODE, "community": CODE, "street": CODE, "status": {"typ
 HAZARD_FILTERS = {"area": CODE, "status": TEXT, "type": TEXT, "severity": TEXT, "overdue": FLAG, **PERIOD,
                   "bbox": BBOX}
 ANALYSIS = {**PERIOD, "category": TEXT, "area": CODE}
+HAZARD_ANALYSIS = {"group": {"type": "string", "enum": ["none", "district", "street", "community", "cell"]},
+                   **PERIOD, "area": CODE}
+NOTIFICATIONS = {"type": "object", "required": ["items", "unread"],
+                 "properties": {"items": {"type": "array"}, "unread": {"type": "integer", "minimum": 0},
+                                "seen_at": {"type": ["string", "null"]}}}
 
 
 def _int(lo: int = 0, hi: int = INT_MAX) -> dict:
@@ -102,6 +107,8 @@ SPECS: dict[tuple[str, str], dict] = {
                                  ok=FEATURES, required=("bbox",)),
     ("geo_api.heat", "GET"): op("Heat-map weights in a bbox.", {"bbox": BBOX, **PERIOD, "limit": _int(1, 5000)},
                                 required=("bbox",), ok={"type": ["object", "array"]}),
+    ("geo_api.basemap", "GET"): op("The offline vector basemap: district outlines and labels (GeoJSON).", {
+        "bbox": BBOX, "z": _int(0, 24)}, ok=FEATURES, required=("bbox",)),
     ("geo_api.extent", "GET"): op("The caller's own area as a bbox.", ok={"type": "object", "required": ["bbox"]}),
     ("geo_api.mvt", "GET"): op("A vector tile of current cells (PostGIS only).", {"level": {
         "type": "string", "enum": ["cell", "community", "street", "district"]}},
@@ -125,6 +132,39 @@ SPECS: dict[tuple[str, str], dict] = {
         {"result": {"type": "string", "enum": ["ok", "hazard_found", "not_reachable"]}, "comment": TEXT},
         ("result",))),
     ("hazards_api.types", "GET"): op("Hazard types.", ok={"type": "object", "required": ["types"]}),
+    ("hazards_api.manage", "POST"): op("Assign the responsible unit (head and up), extend the deadline (head and up) "
+                                       "or supervise (督办, street and up).", body=body(
+        {"unit": TEXT, "person": TEXT, "comment": TEXT, "deadline": TEXT, "reason": TEXT,
+         "version": _int(0, 1000)}), ok=HAZARD),
+    ("hazards_api.indicators", "GET"): op("Hazard indicators of a period per group, by grade and type.", {
+        **HAZARD_ANALYSIS}),
+    ("hazards_api.compliance", "GET"): op("Inspection compliance of a period per group.", {**HAZARD_ANALYSIS}),
+    ("fieldwork_api.tasks", "GET"): op("The caller's tasks, overdue first, with counts per kind.", ok={
+        "type": "object", "required": ["items", "counts"], "properties": {"items": {"type": "array"},
+                                                                          "counts": OBJECT}}),
+    ("fieldwork_api.notifications", "GET"): op("The caller's notifications; 'unread' is the badge.", ok=NOTIFICATIONS),
+    ("fieldwork_api.notifications_seen", "POST"): op("Everything up to now (or 'at') has been seen.", body=body({
+        "at": {"type": "string", "format": "date-time", "description": "an ISO time with a time zone"}}), ok={
+        "type": "object", "required": ["seen_at", "unread"], "properties": {
+            "seen_at": {"type": "string"}, "unread": {"type": "integer", "minimum": 0}}}),
+    ("registry_api.summary", "GET"): op("Registry counts per area in scope.", {"level": {
+        "type": "string", "enum": ["cell", "community", "street", "district"]}}),
+    ("registry_api.buildings_geo", "GET"): op("Buildings in a bbox (GeoJSON points).", {"bbox": BBOX},
+                                              ok=FEATURES, required=("bbox",)),
+    ("registry_api.list_", "GET"): op("Registry records in scope (masked).", {
+        "cell": CODE, "community": CODE, "q": {"type": "string", "maxLength": 100},
+        "tag": {"type": "string", "maxLength": 40}, "household": _int(1), "building": _int(1),
+        "page": _int(1, 100000), "per_page": _int(1, 200)}, ok={
+        "type": "object", "required": ["kind", "total", "items"], "properties": {
+            "kind": {"type": "string"}, "total": {"type": "integer", "minimum": 0}, "items": {"type": "array"}}}),
+    ("registry_api.export", "GET"): op("Registry records in scope as CSV (street and up; logged).", {
+        "purpose": {"type": "string", "maxLength": 500}, "whole": {"type": "string", "enum": ["0", "1", "true"]}},
+        media="text/csv", ok={"type": "string"}),
+    ("registry_api.detail", "GET"): op("One registry record (masked).", ok={"type": "object", "required": ["id"]}),
+    ("registry_api.reveal", "POST"): op("A person's or organisation's identity number and phone whole (street and "
+                                        "up; logged).", body=body({"purpose": {"type": "string", "minLength": 1,
+                                                                              "maxLength": 500}}, ("purpose",)),
+                                        ok={"type": "object", "required": ["id"]}),
     ("boundaries_api.create_or_extend", "POST"): op("Start or extend a boundary draft.", body=body(
         {"operation": {"type": "string", "enum": ["split", "merge", "move_edge", "reassign", "replace_cells"]},
          "cell": CODE, "cells": {"type": "array", "items": CODE, "maxItems": 10}, "draft_id": _int(1),
@@ -176,7 +216,19 @@ SPECS: dict[tuple[str, str], dict] = {
 _CONVERTER = re.compile(r"<(?:(?P<conv>[a-zA-Z_]+)(?:\((?P<args>[^)]*)\))?:)?(?P<name>[a-zA-Z_][a-zA-Z0-9_]*)>")
 
 
-def _path(rule: Rule) -> tuple[str, list[dict]]:
+def _paths(rule: Rule) -> list[tuple[str, list[dict]]]:
+    """``/cases/<int:case_id>`` → [(``/cases/{case_id}``, its path parameters)]. An ``<any(a, b):x>``
+    segment becomes one literal path per alternative (``…/a``, ``…/b``): two rules that differ only
+    in their alternatives (``/hazards/<id>/<any(rectify, …):action>`` and ``…/<any(assign, …):action>``)
+    would otherwise share one OpenAPI path and one operation would hide the other."""
+    m = next((m for m in _CONVERTER.finditer(rule.rule) if m.group("conv") == "any"), None)
+    if m is None:
+        return [_path(rule.rule)]
+    alts = [a.strip().strip("'\"") for a in (m.group("args") or "").split(",") if a.strip()]
+    return [_path(rule.rule[:m.start()] + alt + rule.rule[m.end():]) for alt in alts]
+
+
+def _path(rule: str) -> tuple[str, list[dict]]:
     """``/cases/<int:case_id>`` → (``/cases/{case_id}``, its path parameters)."""
     params = []
 
@@ -191,7 +243,7 @@ def _path(rule: Rule) -> tuple[str, list[dict]]:
         params.append({"name": name, "in": "path", "required": True, "schema": schema})
         return "{" + name + "}"
 
-    return _CONVERTER.sub(repl, rule.rule), params
+    return _CONVERTER.sub(repl, rule), params
 
 
 def api_rules(app) -> list[tuple[Rule, str]]:
@@ -200,8 +252,8 @@ def api_rules(app) -> list[tuple[Rule, str]]:
                    for m in r.methods - {"HEAD", "OPTIONS"}), key=lambda x: (x[0].rule, x[1]))
 
 
-def _operation(rule: Rule, method: str, spec: dict | None) -> dict:
-    path, params = _path(rule)
+def _operation(rule: Rule, method: str, spec: dict | None, path: str, params: list[dict],
+               suffix: str = "") -> tuple[str, dict]:
     georeport = rule.rule.startswith("/open311/")
     error = {"application/json": {"schema": GEOREPORT_ERROR if georeport else ERROR}}
     spec = spec or op(f"{method} {path}")
@@ -211,7 +263,7 @@ def _operation(rule: Rule, method: str, spec: dict | None) -> dict:
                else {spec["media"]: {"schema": spec["ok"]}})
     content = {m: (v if "schema" in v else {"schema": v}) for m, v in content.items()}
     out = {
-        "operationId": f"{rule.endpoint}.{method.lower()}",
+        "operationId": f"{rule.endpoint}.{method.lower()}{suffix}",
         "summary": spec["summary"],
         "parameters": params,
         "responses": {
@@ -236,8 +288,11 @@ def openapi_document(app) -> dict:
         spec = SPECS.get((rule.endpoint, method))
         if spec is None:
             undocumented.append(f"{method} {rule.rule}")
-        path, operation = _operation(rule, method, spec)
-        paths.setdefault(path, {})[method.lower()] = operation
+        variants = _paths(rule)
+        for path, params in variants:
+            suffix = "." + path.rsplit("/", 1)[-1] if len(variants) > 1 else ""
+            path, operation = _operation(rule, method, spec, path, params, suffix)
+            paths.setdefault(path, {})[method.lower()] = operation
     from gridmap import __version__
 
     return {

@@ -31,12 +31,15 @@ def upgrade() -> None:
         b.add_column(sa.Column("confirm_limit_unit", sa.String(20)))
         b.add_column(sa.Column("filing_criteria", sa.Text))
         b.create_index("ix_categories_std_code", ["std_code"])
-    with op.batch_alter_table("cases") as b:
-        b.add_column(sa.Column("confirm_worker_id", sa.Integer,
-                               sa.ForeignKey("workers.id", name="fk_cases_confirm_worker_id_workers")))
-        b.add_column(sa.Column("confirm_deadline_at", UTCDateTime()))
-        b.add_column(sa.Column("confirmed_at", UTCDateTime()))
-        b.add_column(sa.Column("handled_on_time", sa.Boolean()))
+    # cases holds a SpatiaLite geometry column: a batch "move and copy" would drop its registration
+    # and spatial index, so the columns are added in place (SQLite cannot add a foreign key that way:
+    # there the reference is the model's only)
+    fk = ([sa.ForeignKey("workers.id", name="fk_cases_confirm_worker_id_workers")]
+          if op.get_bind().dialect.name == "postgresql" else [])
+    op.add_column("cases", sa.Column("confirm_worker_id", sa.Integer, *fk))
+    op.add_column("cases", sa.Column("confirm_deadline_at", UTCDateTime()))
+    op.add_column("cases", sa.Column("confirmed_at", UTCDateTime()))
+    op.add_column("cases", sa.Column("handled_on_time", sa.Boolean()))
     with op.batch_alter_table("case_events") as b:
         b.add_column(sa.Column("on_time", sa.Boolean()))
 

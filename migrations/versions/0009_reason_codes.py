@@ -17,9 +17,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("cases") as batch:
-        batch.add_column(sa.Column("route_reason_code", sa.String(40), nullable=True))
-        batch.add_column(sa.Column("route_reason_params", sa.Text, nullable=True))
+    # in place, not in a batch: a batch copy of cases would drop SpatiaLite's geometry registration
+    op.add_column("cases", sa.Column("route_reason_code", sa.String(40), nullable=True))
+    op.add_column("cases", sa.Column("route_reason_params", sa.Text, nullable=True))
     with op.batch_alter_table("case_events") as batch:
         batch.add_column(sa.Column("comment_code", sa.String(40), nullable=True))
         batch.add_column(sa.Column("comment_params", sa.Text, nullable=True))
