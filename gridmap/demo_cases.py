@@ -310,11 +310,16 @@ def _maybe_evaluate(st: _Story, head: Actor, always: bool = False) -> None:
 def load_demo_cases(sessionmaker, n: int, *, seed: int = 2026, now: dt.datetime | None = None,
                     echo=print) -> str:
     """Report ``n`` synthetic cases (plus the pinned ones) and play their stories; one line of summary."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    # the demo's "now" is the last working moment: loaded at 07:30 or on a Sunday, the stories of
+    # "today" happened in the last working hours, not in the future (where they would be cut short)
+    now = _last_work_before(now or dt.datetime.now(dt.timezone.utc)) + dt.timedelta(minutes=5)
     rng = np.random.default_rng(seed)
     with sessionmaker() as s:
         cells = _cells(s)
         known = set(s.scalars(select(Category.code).where(Category.active.is_(True))))
+        # the categories the cell's grid worker keeps (权责清单: the others go to a department's queue)
+        grid_kept = set(s.scalars(select(Category.code).where(Category.active.is_(True),
+                                                             Category.department_id.is_(None))))
         workers, heads = _staff(s)
     if not len(cells.ids):
         return "cases: no cells"
@@ -323,13 +328,18 @@ def load_demo_cases(sessionmaker, n: int, *, seed: int = 2026, now: dt.datetime 
         return "cases: no categories (load them first)"
     w = np.array([WEIGHTS.get(c, 2) for c in codes], dtype=float)
     w /= w.sum()
+    # a pinned story is a grid worker's (or her head's) work: its category stays in the cell
+    grid_codes = [c for c in codes if c in grid_kept] or codes
+    gw = np.array([WEIGHTS.get(c, 2) for c in grid_codes], dtype=float)
+    gw /= gw.sum()
     p_cell = cells.households / cells.households.sum()
 
     plan = []  # (cell index, fate, age in days, category or None)
     for prefix, fate, age, *cat in PINNED:
         hit = np.flatnonzero(np.char.startswith(cells.codes.astype(str), prefix))
         if len(hit):
-            plan.append((int(hit[0]), fate, age, cat[0] if cat and cat[0] in known else None))
+            plan.append((int(hit[0]), fate, age, cat[0] if cat and cat[0] in known
+                         else str(rng.choice(grid_codes, p=gw))))
     ages = DAYS * rng.power(0.8, size=n)  # somewhat more cases recently than long ago
     picks = rng.choice(len(cells.ids), size=n, p=p_cell)
     for i, age in zip(picks, ages):

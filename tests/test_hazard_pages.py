@@ -1,7 +1,7 @@
 """Hazard pages on both backends (Flask test client, logged in through the form): the register's
 filters, sorting, counts and downloads; bad filter values as messages; one hazard's page with its
 history, inspections and actions as CSRF-protected POST forms; refusals (verify by the rectifier,
-extension without a reason) shown as messages that change nothing; scope (403 / 404); the
+extension without a reason) shown as messages that change nothing; scope (404 for out of scope and missing alike); the
 compliance page and the centre's hazard card.
 
 The fixture's hazards date from March 2026 and the pages judge "overdue" at the real now (after
@@ -87,13 +87,13 @@ def test_scope_of_the_register_and_of_a_hazard(web):
     app, ids = web
     east = client_for(app, "east")
     assert 'id="hazard-count">1<' in text(east.get("/hazards"))
-    assert east.get(f"/hazards/{ids['H1']}").status_code == 403
+    assert east.get(f"/hazards/{ids['H1']}").status_code == 404  # out of scope: like a missing one
     assert east.get("/hazards/999999").status_code == 404
     assert east.get(f"/hazards/{ids['H7']}").status_code == 200
     w = client_for(app, "w1")
     assert w.get("/hazards").status_code == 403  # workers see their hazards on their own pages
     assert w.get(f"/hazards/{ids['H2']}").status_code == 200
-    assert east.get("/hazards/card/330999001001001").status_code == 403
+    assert east.get("/hazards/card/330999001001001").status_code == 404
 
 
 def test_a_hazard_page_shows_history_inspections_and_actions(web):

@@ -36,6 +36,7 @@ from gridmap.redraw.balance import balance_report, propose_for_community
 from gridmap.redraw.checks import check_state
 from gridmap.redraw.diff import diff
 from gridmap.redraw.impact import draft_impact
+from gridmap.redraw.models import DRAFT_ROLES, PUBLISH_ROLES
 from gridmap.redraw.problems import DraftError, problems_geojson
 from gridmap.redraw.publish import publish_draft
 from gridmap.redraw.state import DraftState
@@ -262,10 +263,22 @@ def _transition(draft_id: int, fn, **kw):
     return jsonify(out)
 
 
+def _gate(draft_id: int, roles) -> None:
+    """Who may act on this draft, before the body is read: 403 for a role that may not, 404 for a
+    draft the caller cannot see (exactly like a missing one). Validation never comes before this."""
+    act = current_actor()
+    if act.role not in roles:
+        raise APIError("your role may not do this", 403)
+    try:
+        visible_draft(get_session(), act, draft_id)
+    except DraftError as e:
+        raise _api_error(e) from None
+
+
 @bp.post("/drafts/<int:draft_id>/submit")
 @login_required
 def submit(draft_id: int):
-
+    _gate(draft_id, DRAFT_ROLES)
     data = json_body(required=False)
     return _transition(draft_id, submit_draft, expected_version=_int(data, "version"))
 
@@ -273,7 +286,7 @@ def submit(draft_id: int):
 @bp.post("/drafts/<int:draft_id>/publish")
 @login_required
 def publish(draft_id: int):
-
+    _gate(draft_id, PUBLISH_ROLES)
     data = _body()
     reason = _req(data, "reason")
     return _transition(draft_id, publish_draft, reason=reason, expected_version=_int(data, "version"),
@@ -284,7 +297,7 @@ def publish(draft_id: int):
 @bp.post("/drafts/<int:draft_id>/reject")
 @login_required
 def reject(draft_id: int):
-
+    _gate(draft_id, PUBLISH_ROLES)
     data = _body()
     return _transition(draft_id, reject_draft, reason=_req(data, "reason"), expected_version=_int(data, "version"))
 

@@ -41,7 +41,8 @@
   // ------------------------------------------------------------------ the indicator tree
   var COLUMNS = [['filed', false], ['due', false], ['closed', false], ['closure_rate', true],
     ['on_time_rate', true], ['open', false], ['overdue_open', false], ['rework_rate', true],
-    ['self_handled', false], ['supervised', false], ['satisfaction_rate', true]];
+    ['self_handled', false], ['supervised', false], ['satisfaction_rate', true],
+    ['reg_households', false], ['reg_persons', false], ['reg_organisations', false]];
 
   function makeRow(r, depth, parentCode) {
     var tr = el('tr', 'tree-row level-' + r.level + ' depth-' + depth);
@@ -69,6 +70,7 @@
       var td = el('td', 'num', c[1] ? pct(v) : (v || 0));
       if (c[0] === 'overdue_open' && v) { td.className += ' warn'; }
       if (c[0] === 'supervised' && v) { td.className += ' supervised'; }
+      if (c[0].indexOf('reg_') === 0) { td.className += ' ' + c[0].replace('_', '-'); }
       td.setAttribute('data-v', String(v === null || v === undefined ? -1 : v));
       tr.appendChild(td);
     });

@@ -169,6 +169,9 @@ def centre():
             r["depth"], r["parent"] = 1, top.code
             rows.append(r)
     total = indicator_total(session, act, f, tz=tz)
+    with_register(session, act, rows)
+    for k in REGISTER_KEYS:  # the register's totals: the sum of the top rows
+        total[k] = sum(r[k] for r in rows if r["depth"] == 0)
     hotspot_query = {"level": hot_level, "from": f.date_from.isoformat(), "to": f.date_to.isoformat(),
                      "simplify_m": "5", **({"category": f.category} if f.category else {})}
     return render_template(
@@ -177,6 +180,31 @@ def centre():
         periods=PERIOD_LABELS, hazards_url=hazards_layer_url(), hot_level=hot_level, hotspot_query=hotspot_query,
         export_query=export_query(f), ledger_areas=top_areas(session, act),
         centre_messages=js_messages(*JS_MESSAGES), **_panels(session, act, f))
+
+
+REGISTER_KEYS = ("reg_households", "reg_persons", "reg_organisations")
+
+
+def with_register(session, act, rows: list[dict]) -> list[dict]:
+    """Each indicator row gains the base register's households, residents and organisations of its
+    area (within the reader's scope of the register), counted per level in one pass each."""
+    from gridmap.registry.service import summary
+    from gridmap.web.registry_api import registry_scope
+
+    scope = registry_scope(session, act)
+    by_level: dict[str, set[int]] = {}
+    for r in rows:
+        if r.get("id") is not None:
+            by_level.setdefault(r["level"], set()).add(r["id"])
+    counts = {}
+    for level, ids in by_level.items():
+        for x in summary(session, level, scope=scope, area_ids=ids)["rows"]:
+            counts[x["id"]] = x
+    for r in rows:
+        x = counts.get(r.get("id"), {})
+        r["reg_households"], r["reg_persons"], r["reg_organisations"] = (
+            int(x.get("households", 0)), int(x.get("persons", 0)), int(x.get("organisations", 0)))
+    return rows
 
 
 @bp.get("/centre/rows")
@@ -197,6 +225,7 @@ def centre_rows():
         abort(404)
     f = centre_filter(session)
     rows = indicator_rows(session, act, f, parent=parent, tz=_tz())
+    with_register(session, act, rows)
     resp = jsonify({"parent": parent.code, "rows": rows, "filter": f.query(),
                     "problems": [_problem_text(*p) for p in f.problems]})
     resp.headers["Cache-Control"] = "private, no-store"

@@ -6,7 +6,7 @@ checked one by one (``hazards.register.check_filters``): an unknown value gives 
 page and the other filters still apply. The count, the table, the map (``static/js/hazard-layer.js``
 loading ``/api/v1/hazards/geo`` with the same filters) and the downloads (CSV and GeoJSON from
 ``/api/v1/export``, the selection's 隐患台账 as .xlsx here, the area ledger from ``/api/v1/ledgers``)
-show the same hazards. Scope: a hazard outside the user's area answers 403, an unknown id 404
+show the same hazards. Scope: a hazard outside the user's area answers 404, exactly like an unknown id
 (pages, like the case pages); everything is read through ``hazards.service`` with the user's actor.
 Actions go through ``hazards.service.apply_action`` and ``hazards.actions`` with the version the
 user saw; a refusal (a verify by the rectifier, an extension without a reason …) is shown as a
@@ -176,16 +176,15 @@ def hazards_xlsx():
 
 # ----------------------------------------------------------------------------- one hazard
 def hazard_or_abort(session, act, hazard_id: int) -> Hazard:
-    """The hazard: 404 when there is none, 403 when it is outside the user's scope."""
+    """The hazard, or 404 alike when there is none and when it is outside the user's scope (an id
+    cannot be probed)."""
     from gridmap.hazards.service import get_hazard
 
     if not isinstance(hazard_id, int) or hazard_id < 1 or hazard_id > 2**31 - 1:
         abort(404)
-    if session.get(Hazard, hazard_id) is None:
-        abort(404)
     h = get_hazard(session, act, hazard_id)
     if h is None:
-        abort(403)
+        abort(404)
     return h
 
 
