@@ -22,7 +22,16 @@ from tests.casehelpers import ADMIN, CELL, T0, auth, make_category, make_token, 
 from tests.test_pages import login, wire
 
 P = (122.01, 30.035)  # in CELL
-JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 300
+def _jpeg() -> bytes:
+    """A real (decodable) JPEG: photos are decoded and re-encoded on upload."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16), (40, 120, 200)).save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+JPEG = _jpeg()
 CN2026 = DEFAULT_PATH.parent / "calendar" / "cn-2026.csv"
 
 

@@ -16,7 +16,11 @@ NOW = dt.datetime(2026, 11, 20, 2, 0, tzinfo=dt.timezone.utc)
 
 
 def test_demo_hazards_cover_every_type_and_status(sessionmaker, loaded_city):
+    from gridmap.assign.service import import_calendar_csv
+    from gridmap.incidents.categories import DEFAULT_PATH
+
     with transaction(sessionmaker) as s:
+        import_calendar_csv(s, DEFAULT_PATH.parent / "calendar" / "cn-2026.csv")  # working days need the year
         w = make_worker(s, "W001", name="张伟")
         make_worker(s, "W002", cell_code=OTHER_CELL, name="李娜")
         hz.load_types(s)
