@@ -155,7 +155,7 @@ def test_centre_map_hazard_layer_and_card(gm_page, ids, backend):
     # the cell card lists the cell's open hazards
     x, y = screen_point(gm_page, 30.0325, 122.0150)  # inside CELL, away from the hazard markers
     gm_page.page.mouse.click(x, y)
-    gm_page.page.wait_for_selector("#card-hazards[data-loaded='330999001001001']", state="attached", timeout=10000)
+    gm_page.page.wait_for_selector("#card-hazards[data-loaded='330999001001001']", state="attached", timeout=30000)
     items = gm_page.page.locator("#card-hazards li")
     assert items.count() == 4
     assert "H2" in gm_page.page.text_content("#card-hazards")
