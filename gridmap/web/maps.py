@@ -42,11 +42,14 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 import folium
+from flask import has_request_context
 from folium.elements import JSCSSMixin
 from folium.map import FitBounds
 from folium.plugins import Draw, HeatMap, MarkerCluster
 from folium.template import Template
-from markupsafe import Markup
+from markupsafe import Markup, escape
+
+from gridmap.web.csp import add_nonce
 
 log = logging.getLogger(__name__)
 
@@ -296,11 +299,11 @@ def map_parts(m: folium.Map) -> dict[str, Markup]:
 def render_page(m: folium.Map, title: str = "gridmap") -> str:
     """A whole HTML page holding only the map (full window)."""
     parts = map_parts(m)
-    from markupsafe import escape
-
-    return ("<!DOCTYPE html>\n<html lang=\"zh-CN\">\n<head>\n<meta charset=\"utf-8\">\n"
+    page = ("<!DOCTYPE html>\n<html lang=\"zh-CN\">\n<head>\n<meta charset=\"utf-8\">\n"
             f"<title>{escape(title)}</title>\n<style>html, body {{ height: 100%; margin: 0; }}</style>\n"
             f"{parts['header']}\n</head>\n<body>\n{parts['html']}\n{parts['script']}\n</body>\n</html>\n")
+    # served in a request, its inline scripts and styles carry the policy's nonce (CSP on every answer)
+    return str(add_nonce(page)) if has_request_context() else page
 
 
 # ----------------------------------------------------------------------------- bbox-loaded layers

@@ -318,7 +318,8 @@ def test_unauthenticated_layers_show_a_message(gm_page, map_data):
 
 @pytest.mark.slow
 def test_tianditu_basemap_contacts_only_tianditu(gm_page, map_data, live_app):
-    live_app.config.update(GRIDMAP_TIANDITU_KEY="testkey")
+    # a city that uses Tianditu configures it: the pages' CSP then allows its tile hosts
+    live_app.config.update(GRIDMAP_BASEMAP="tianditu", GRIDMAP_TIANDITU_KEY="testkey")
     gm = gm_page
     gm.log.allow(*maps.basemap_hosts("tianditu"))
     gm.login(map_data["token"])

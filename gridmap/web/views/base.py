@@ -10,7 +10,6 @@ role may not open at all (the centre for a grid worker) is a 403.
 from __future__ import annotations
 
 import re
-import secrets
 from functools import wraps
 from urllib.parse import urlsplit
 
@@ -24,6 +23,7 @@ from gridmap.boundaries.models import Area
 from gridmap.db import MAX_ID
 from gridmap.incidents.models import Case
 from gridmap.web.auth import current_actor, current_user
+from gridmap.web.csp import add_nonce, csp_nonce  # noqa: F401  (pages use both)
 
 bp = Blueprint("pages", __name__)
 
@@ -178,21 +178,6 @@ def is_overdue(case: Case, now) -> bool:
 
 
 # ----------------------------------------------------------------------------- CSP and maps
-def csp_nonce() -> str:
-    if "csp_nonce" not in g:
-        g.csp_nonce = secrets.token_urlsafe(18)
-    return g.csp_nonce
-
-
-_SCRIPT_OR_STYLE = re.compile(r"<(script|style)\b(?![^>]*\bnonce=)([^>]*)>", re.I)
-
-
-def add_nonce(html: str, nonce: str | None = None) -> Markup:
-    """Give every <script> and <style> element of trusted generated HTML (folium's) the page's nonce."""
-    nonce = nonce or csp_nonce()
-    return Markup(_SCRIPT_OR_STYLE.sub(lambda m: f'<{m.group(1)} nonce="{nonce}"{m.group(2)}>', str(html)))
-
-
 def map_parts_for_page(m) -> dict[str, Markup]:
     """``gridmap.web.maps.map_parts`` with the CSP nonce on its inline scripts and styles."""
     from gridmap.web.maps import map_parts
