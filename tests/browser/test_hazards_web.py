@@ -152,7 +152,8 @@ def test_centre_map_hazard_layer_and_card(gm_page, ids, backend):
     assert count == "6"
     gm_page.page.check("#toggle-hazard-density")
     gm_page.page.wait_for_selector("canvas.leaflet-heatmap-layer", state="attached", timeout=10000)
-    # the cell card lists the cell's open hazards
+    # the cell card lists the cell's open hazards (ticking the box scrolled the page: the map back in view)
+    gm_page.page.locator(".leaflet-container").first.scroll_into_view_if_needed()
     x, y = screen_point(gm_page, 30.0325, 122.0150)  # inside CELL, away from the hazard markers
     gm_page.page.mouse.click(x, y)
     gm_page.page.wait_for_selector("#card-hazards[data-loaded='330999001001001']", state="attached", timeout=30000)
