@@ -45,6 +45,9 @@ def service_worker():
     resp = Response(text, mimetype="application/javascript")
     resp.headers["Cache-Control"] = "no-cache"
     resp.headers["Service-Worker-Allowed"] = "/"
+    # a worker script's own policy governs what the worker may fetch: the app's pages and data only
+    # (the app-wide default for non-HTML answers, default-src 'none', would stop it fetching at all)
+    resp.headers["Content-Security-Policy"] = "default-src 'self'; object-src 'none'; base-uri 'none'"
     return resp
 
 
