@@ -393,7 +393,7 @@ def test_polygons_become_multipolygons_in_wgs84(tmp_path):
 def test_problem_as_dict():
     p = Problem("error", "overlap", "x", codes=("a", "b"), row=3, lon=122.0, lat=30.0)
     assert p.as_dict() == {"severity": "error", "kind": "overlap", "message": "x", "codes": ["a", "b"],
-                           "row": 3, "lon": 122.0, "lat": 30.0}
+                           "row": 3, "lon": 122.0, "lat": 30.0, "params": {}}
     json.dumps(p.as_dict())
 
 
