@@ -264,15 +264,15 @@ def _transition(draft_id: int, fn, **kw):
 
 
 def _gate(draft_id: int, roles) -> None:
-    """Who may act on this draft, before the body is read: 403 for a role that may not, 404 for a
-    draft the caller cannot see (exactly like a missing one). Validation never comes before this."""
+    """Who may act on this draft, before the body is read: 404 for a draft the caller cannot see
+    (exactly like a missing one), then 403 for a role that may not. Validation never comes first."""
     act = current_actor()
-    if act.role not in roles:
-        raise APIError("your role may not do this", 403)
     try:
-        visible_draft(get_session(), act, draft_id)
+        visible_draft(get_session(), act, draft_id)  # first: a draft one cannot see answers as missing
     except DraftError as e:
         raise _api_error(e) from None
+    if act.role not in roles:
+        raise APIError("your role may not do this", 403)
 
 
 @bp.post("/drafts/<int:draft_id>/submit")
